@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up a machine for embodied: Debian packages for headless MuJoCo rendering, a .venv with
+# the project and its dev tools. Idempotent and quick when nothing changed. Used by `make`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=.venv
+APT_PACKAGES="libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6"
+
+missing=""
+if command -v dpkg-query >/dev/null 2>&1; then
+  for p in $APT_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+fi
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian packages for headless rendering:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    echo "setup: headless MuJoCo rendering needs these Debian packages:$missing" >&2
+    echo "setup: install them as root:  sudo apt-get install -y$missing" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+stamp="$VENV/.embodied-installed"
+want="$(cat pyproject.toml .ci/setup.sh | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing embodied and its dev tools into $VENV (a minute or two the first time)"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,28 @@
+# The two commands of the README. Both set up a fresh machine by themselves.
+VENV := .venv
+BIN := $(VENV)/bin
+TASK ?= stack
+SEED ?= 0
+
+.PHONY: setup run test lint bench clean
+
+setup:
+	@bash .ci/setup.sh
+
+run: setup
+	$(BIN)/embodied run --task $(TASK) --seed $(SEED)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+bench: setup
+	$(BIN)/python benchmarks/sim_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,124 @@
+"""Ground-truth world state and the goal predicates that task success is judged by.
+
+A goal is a conjunction of ground atoms such as ``("on", "red block", "blue block")``,
+``("in", "red block", "green bowl")`` or ``("in_region", "red block", "left side")``. The same
+atoms are what a planner reasons about; here they are checked against the simulator's ground
+truth (never against perception).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.scene_spec import BIN_HALF_EXTENTS, REGIONS, WALL_THICKNESS_M, ObjectSpec
+
+Atom = tuple[str, ...]
+
+#: Tolerances of the predicates (metres).
+XY_MARGIN = 0.004
+Z_TOLERANCE = 0.015
+TABLE_Z_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """Where one prop is: ``pos`` is the centre of its bottom face, ``yaw`` its heading."""
+
+    spec: ObjectSpec
+    pos: tuple[float, float, float]
+    yaw: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def top(self) -> float:
+        return self.pos[2] + self.spec.height
+
+
+@dataclass(frozen=True)
+class WorldState:
+    """Ground truth at one instant: every prop's pose and what the gripper holds."""
+
+    objects: dict[str, ObjectState]
+    held: str | None = None
+
+    def get(self, name: str) -> ObjectState:
+        try:
+            return self.objects[name]
+        except KeyError:
+            raise KeyError(f"no object {name!r}; objects are {sorted(self.objects)}") from None
+
+
+def _xy_dist(a: ObjectState, b: ObjectState) -> float:
+    return float(np.hypot(a.pos[0] - b.pos[0], a.pos[1] - b.pos[1]))
+
+
+def _local_xy(a: ObjectState, frame: ObjectState) -> tuple[float, float]:
+    dx, dy = a.pos[0] - frame.pos[0], a.pos[1] - frame.pos[1]
+    c, s = np.cos(frame.yaw), np.sin(frame.yaw)
+    return float(c * dx + s * dy), float(-s * dx + c * dy)
+
+
+def on(state: WorldState, a: str, b: str) -> bool:
+    """``a`` rests on top of ``b`` (a block or a plate) and is not held."""
+    top, base = state.get(a), state.get(b)
+    if state.held == a or a == b:
+        return False
+    if base.spec.kind == "block":
+        lx, ly = _local_xy(top, base)
+        inside = max(abs(lx), abs(ly)) <= base.spec.size / 2 + XY_MARGIN
+        return inside and abs(top.pos[2] - base.top) <= Z_TOLERANCE
+    if base.spec.kind == "plate":
+        inside = _xy_dist(top, base) <= base.spec.size - WALL_THICKNESS_M
+        return inside and base.pos[2] - 0.005 <= top.pos[2] <= base.top + Z_TOLERANCE
+    return inside_container(state, a, b)
+
+
+def inside_container(state: WorldState, a: str, c: str) -> bool:
+    """``a`` is inside bowl/bin/plate ``c`` (horizontally within its walls, below its rim) and not held."""
+    obj, box = state.get(a), state.get(c)
+    if state.held == a or a == c:
+        return False
+    kind = box.spec.kind
+    if kind == "plate":
+        return on(state, a, c)
+    if kind == "bowl":
+        inside = _xy_dist(obj, box) <= box.spec.size - WALL_THICKNESS_M
+    elif kind == "bin":
+        lx, ly = _local_xy(obj, box)
+        inside = abs(lx) <= BIN_HALF_EXTENTS[0] - WALL_THICKNESS_M and abs(ly) <= BIN_HALF_EXTENTS[1] - WALL_THICKNESS_M
+    else:
+        return False
+    return inside and box.pos[2] - 0.005 <= obj.pos[2] <= box.top
+
+
+def in_region(state: WorldState, a: str, region: str) -> bool:
+    """``a`` rests on the table inside the named region and is not held."""
+    if region not in REGIONS:
+        raise KeyError(f"unknown region {region!r}; regions are {sorted(REGIONS)}")
+    obj = state.get(a)
+    x0, x1, y0, y1 = REGIONS[region]
+    on_table = abs(obj.pos[2]) <= TABLE_Z_TOLERANCE
+    return state.held != a and on_table and x0 <= obj.pos[0] <= x1 and y0 <= obj.pos[1] <= y1
+
+
+PREDICATES: dict[str, Callable[[WorldState, str, str], bool]] = {
+    "on": on,
+    "in": inside_container,
+    "in_region": in_region,
+}
+
+
+def holds(state: WorldState, atom: Atom) -> bool:
+    """Whether one goal atom holds; unknown predicates raise with the valid names."""
+    name, *args = atom
+    try:
+        pred = PREDICATES[name]
+    except KeyError:
+        raise KeyError(f"unknown predicate {name!r}; predicates are {sorted(PREDICATES)}") from None
+    return pred(state, *args)
