@@ -67,6 +67,7 @@ class CameraRig:
         far = np.float32(model.vis.map.zfar * model.stat.extent)
         c = -(far + near) / (far - near)
         d = -(np.float32(2) * far * near) / (far - near)
+        self._far = far
         self._c = np.float32(-0.5) * c - np.float32(0.5)
         self._d = np.float32(-0.5) * d
 
@@ -107,7 +108,7 @@ class CameraRig:
     def _metric_depth(self) -> np.ndarray:
         depth = np.flipud(self._depth_buf) + self._c
         np.divide(self._d, depth, out=depth)
-        return depth
+        return np.minimum(depth, self._far, out=depth)
 
     def _segmentation(self) -> np.ndarray:
         flags = self._scene.flags

@@ -69,6 +69,8 @@ class EndEffectorController:
         self.home = np.array(HOME_QPOS)
         self._low = np.array(config.workspace_low)
         self._high = np.array(config.workspace_high)
+        self._damping_eye = (config.damping**2) * np.eye(6)
+        self._eye7 = np.eye(7)
         self._jacp = np.zeros((3, model.nv))
         self._jacr = np.zeros((3, model.nv))
         self._quat = np.zeros(4)
@@ -98,7 +100,7 @@ class EndEffectorController:
         dist = float(np.linalg.norm(lead))
         if dist > cfg.max_lead:
             target = tcp + lead * (cfg.max_lead / dist)
-        clipped = not np.allclose(target, wanted, atol=1e-9)
+        clipped = bool(np.abs(target - wanted).max() > 1e-9)
         yaw = self.target_yaw + float(action[3]) * cfg.max_step_yaw
         if abs(yaw) > cfg.yaw_limit:
             yaw, clipped = math.copysign(cfg.yaw_limit, yaw), True
@@ -118,9 +120,9 @@ class EndEffectorController:
         mujoco.mju_mat2Quat(self._quat, r_err.ravel())
         mujoco.mju_quat2Vel(self._rotvec, self._quat, 1.0)
         err = np.concatenate((err_pos, self._rotvec))
-        jjt = jac @ jac.T + (cfg.damping**2) * np.eye(6)
-        jpinv = jac.T @ np.linalg.inv(jjt)
+        jjt = jac @ jac.T + self._damping_eye
+        jpinv = np.linalg.solve(jjt, jac).T
         q = data.qpos[self.arm_qpos]
         dq = jpinv @ err
-        dq += (np.eye(7) - jpinv @ jac) @ (cfg.nullspace_gain * (self.home - q))
+        dq += (self._eye7 - jpinv @ jac) @ (cfg.nullspace_gain * (self.home - q))
         return np.clip(q + dq, self.joint_low, self.joint_high)

@@ -35,8 +35,20 @@ from envs.tasks.predicates import ObjectState
 
 log = logging.getLogger(__name__)
 
+BAD_STATE_WARNINGS = [
+    int(w)
+    for w in (
+        mujoco.mjtWarning.mjWARN_BADQPOS,
+        mujoco.mjtWarning.mjWARN_BADQVEL,
+        mujoco.mjtWarning.mjWARN_BADQACC,
+        mujoco.mjtWarning.mjWARN_BADCTRL,
+    )
+]
+
 BACKGROUND_ID, TABLE_ID, ROBOT_ID, FIRST_OBJECT_ID = 0, 1, 2, 3
 MAX_OBJECTS = 16
+FAR_DEPTH = 100.0  # metres: the far clipping plane (background pixels read as this)
+MAX_JOINT_SPEED = 1e3  # rad/s or m/s: faster than this counts as a physics divergence
 
 
 class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
@@ -105,18 +117,17 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         h, w = self.image_size
         per_cam: dict[str, Callable[[], spaces.Box]] = {
             "rgb": lambda: spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": lambda: spaces.Box(0.0, np.inf, (h, w), np.float32),
+            "depth": lambda: spaces.Box(0.0, FAR_DEPTH, (h, w), np.float32),
             "segmentation": lambda: spaces.Box(0, FIRST_OBJECT_ID + MAX_OBJECTS, (h, w), np.int32),
         }
-        inf = np.inf
         proprio = spaces.Dict(
             {
-                "ee_pos": spaces.Box(-inf, inf, (3,), np.float64),
+                "ee_pos": spaces.Box(-2.0, 2.0, (3,), np.float64),
                 "ee_quat": spaces.Box(-1.0, 1.0, (4,), np.float64),
                 "ee_yaw": spaces.Box(-np.pi, np.pi, (1,), np.float64),
                 "gripper_width": spaces.Box(0.0, 0.1, (1,), np.float64),
-                "joint_pos": spaces.Box(-inf, inf, (9,), np.float64),
-                "joint_vel": spaces.Box(-inf, inf, (9,), np.float64),
+                "joint_pos": spaces.Box(-2 * np.pi, 2 * np.pi, (9,), np.float64),
+                "joint_vel": spaces.Box(-MAX_JOINT_SPEED, MAX_JOINT_SPEED, (9,), np.float64),
             }
         )
         images = {m: spaces.Dict({c: per_cam[m]() for c in self.cameras}) for m in self.modalities}
@@ -162,7 +173,8 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._obj_names = scene.names
         self._obj_specs = scene.objects
         self._obj_body = np.array([m.body(body_name(n)).id for n in self._obj_names], dtype=int)
-        self._finger_body = np.array([m.body(b).id for b in FINGER_BODIES])
+        self._finger_body = tuple(m.body(b).id for b in FINGER_BODIES)
+        self._obj_of_body = {int(b): n for b, n in zip(self._obj_body, self._obj_names, strict=True)}
         self._tcp = m.site(TCP_SITE).id
         self._qpos_arm = np.concatenate((self.controller.arm_qpos, self.controller.finger_qpos))
         self._qvel_arm = np.array([m.jnt_dofadr[m.jnt_qposadr.tolist().index(a)] for a in self._qpos_arm])
@@ -220,7 +232,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         np.copyto(self._qpos_prev, d.qpos)
         np.copyto(self._qvel_prev, d.qvel)
         clipped = self.controller.apply(d, clipped_a)
-        bad_before = d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number
+        bad_before = self._bad_state_warnings()
         mujoco.mj_step(m, d, nstep=self.substeps)
         self._steps += 1
         error = self._divergence(bad_before)
@@ -229,8 +241,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
                 self._needs_reset = True
                 raise PhysicsDivergence(error)
             log.warning("episode ended: %s", error)
-            d.qpos[:], d.qvel[:] = self._qpos_prev, self._qvel_prev
-            mujoco.mj_forward(m, d)
+            self._restore_last_good_state()
         obs = self._observation()
         info = self._info(clipped, action_clipped, error)
         success = bool(info["success"])
@@ -239,15 +250,30 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._needs_reset = terminated or truncated
         return obs, float(success), terminated, truncated, info
 
+    def _restore_last_good_state(self) -> None:
+        """After a divergence: the pre-step pose at rest, so the final observation is valid."""
+        m, d = self.model, self.data
+        assert m is not None and d is not None
+        if np.all(np.isfinite(self._qpos_prev)):
+            d.qpos[:] = self._qpos_prev
+        else:
+            mujoco.mj_resetData(m, d)
+            self.controller.reset(d)
+        d.qvel[:] = 0.0
+        mujoco.mj_forward(m, d)
+
+    def _bad_state_warnings(self) -> int:
+        assert self.data is not None
+        return int(self.data.warning.number[BAD_STATE_WARNINGS].sum())
+
     def _divergence(self, bad_before: int) -> str | None:
         d = self.data
         assert d is not None
-        if d.warning[mujoco.mjtWarning.mjWARN_BADQACC].number > bad_before:
-            return "physics diverged: MuJoCo reported a bad acceleration (mjWARN_BADQACC) and reset the state"
-        if not (np.all(np.isfinite(d.qpos)) and np.all(np.isfinite(d.qvel))):
-            return "physics diverged: NaN/Inf in joint positions or velocities"
-        if np.abs(d.qvel).max() > 1e3:
-            return f"physics unstable: joint speed {np.abs(d.qvel).max():.3g} exceeds 1000"
+        if self._bad_state_warnings() > bad_before:
+            return "physics diverged: MuJoCo found NaN/Inf or huge values in the state and reset it"
+        speed = float(np.abs(d.qvel).max())  # NaN/Inf are caught by MuJoCo's own checks above
+        if speed > MAX_JOINT_SPEED:
+            return f"physics unstable: joint speed {speed:.3g} exceeds {MAX_JOINT_SPEED:g}"
         return None
 
     # ----------------------------------------------------------- observation
@@ -301,12 +327,13 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         assert d is not None and m is not None
         if d.ncon == 0:
             return None
-        geoms = d.contact.geom[: d.ncon]
-        bodies = m.geom_bodyid[geoms]
-        for i, obj_body in enumerate(self._obj_body):
-            touching = bodies[(bodies == obj_body).any(axis=1)].ravel()
-            if np.isin(self._finger_body, touching).all():
-                return self._obj_names[i]
+        pairs = m.geom_bodyid[d.contact.geom[: d.ncon]]
+        left, right = self._finger_body
+        touching_left = set(pairs[pairs[:, 0] == left, 1].tolist()) | set(pairs[pairs[:, 1] == left, 0].tolist())
+        touching_right = set(pairs[pairs[:, 0] == right, 1].tolist()) | set(pairs[pairs[:, 1] == right, 0].tolist())
+        for body in sorted(touching_left & touching_right):
+            if body in self._obj_of_body:
+                return self._obj_of_body[body]
         return None
 
     def world_state(self) -> WorldState:

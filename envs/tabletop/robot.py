@@ -21,8 +21,8 @@ FINGER_BODIES = ("panda_leftfinger", "panda_rightfinger")
 TCP_SITE = "tcp"
 #: Tool centre point: between the fingertips, 0.107 m (flange) + 0.105 m below link 7.
 TCP_OFFSET = 0.107 + 0.105
-#: A comfortable "ready" pose: hand above the table centre, fingers pointing down.
-HOME_QPOS = (0.0, -0.35, 0.0, -2.3, 0.0, 1.95, math.pi / 4)
+#: "Ready" pose: hand high and pulled back (TCP ~ (0.28, 0, 0.38)), out of the top camera's view.
+HOME_QPOS = (0.0, -0.9, 0.0, -2.7, 0.0, 1.8, math.pi / 4)
 FINGER_OPEN = 0.04  # metres of travel per finger (8 cm total opening)
 
 ARM_KP, ARM_KV, ARM_FORCE = 2000.0, 200.0, 300.0

@@ -158,6 +158,7 @@ def build_spec(
     """The full scene as an (uncompiled) MjSpec."""
     spec = load_panda_spec()
     spec.modelname = "embodied_tabletop"
+    spec.compiler.fusestatic = False  # keep the fixed bin as its own body (the URDF import turns fusing on)
     spec.option.timestep = TIMESTEP
     spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
@@ -169,6 +170,7 @@ def build_spec(
     spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
     spec.visual.headlight.diffuse = [0.45, 0.45, 0.45]
     spec.visual.map.znear = 0.01
+    spec.visual.map.zfar = 50.0  # x extent (2 m) = 100 m far plane
     spec.stat.extent = 2.0
     spec.stat.center = [0.4, 0.0, 0.2]
 

@@ -1,0 +1,27 @@
+"""Shared fixtures: small, seeded tabletop envs that are always closed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import gymnasium as gym
+import pytest
+
+import envs  # noqa: F401  (registers embodied/Tabletop-v0 and picks the GL platform)
+
+
+@pytest.fixture
+def make_env() -> Iterator[Callable[..., gym.Env[Any, Any]]]:
+    """Factory for ``embodied/Tabletop-v0`` envs (small images by default), closed after the test."""
+    made: list[gym.Env[Any, Any]] = []
+
+    def factory(**kwargs: Any) -> gym.Env[Any, Any]:
+        kwargs.setdefault("image_size", (120, 160))
+        env = gym.make("embodied/Tabletop-v0", **kwargs)
+        made.append(env)
+        return env
+
+    yield factory
+    for env in made:
+        env.close()

@@ -1,0 +1,187 @@
+"""The MuJoCo tabletop env: Gymnasium contract, determinism, control limits, divergence, cameras."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from envs.errors import PhysicsDivergence, RenderingUnavailable, UnknownTaskError
+from envs.tabletop.gl import gl_context_class
+
+
+def test_check_env_passes_with_warnings_as_errors(make_env):
+    env = make_env(task="stack", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped, skip_render_check=False)
+
+
+def test_registered_with_string_entry_point():
+    spec = gym.spec("embodied/Tabletop-v0")
+    assert spec.entry_point == "envs.tabletop.env:TabletopEnv"
+
+
+def test_same_seed_same_episode(make_env):
+    runs = []
+    for _ in range(2):
+        env = make_env(task="tower", seed=7)
+        obs, info = env.reset()
+        frames = [obs["rgb"]["front"]]
+        for t in range(6):
+            obs, *_ = env.step(np.array([0.5, -0.3, -0.4, 0.2, 1.0 if t > 3 else -1.0]))
+            frames.append(obs["rgb"]["top"])
+        runs.append((info["instruction"], obs["proprio"]["joint_pos"], frames, obs["depth"]["front"]))
+    (i1, q1, f1, d1), (i2, q2, f2, d2) = runs
+    assert i1 == i2
+    np.testing.assert_array_equal(q1, q2)
+    np.testing.assert_array_equal(d1, d2)
+    for a, b in zip(f1, f2, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_different_seeds_give_different_scenes(make_env):
+    env = make_env(task="stack")
+    _, a = env.reset(seed=1)
+    pos_a = {k: v.pos for k, v in env.unwrapped.world_state().objects.items()}
+    _, b = env.reset(seed=2)
+    pos_b = {k: v.pos for k, v in env.unwrapped.world_state().objects.items()}
+    assert pos_a != pos_b
+
+
+def test_unknown_task_lists_valid_ones():
+    with pytest.raises(UnknownTaskError, match="valid tasks are: .*stack"):
+        gym.make("embodied/Tabletop-v0", task="juggle")
+
+
+def test_instruction_override_keeps_scene_and_goal(make_env):
+    plain = make_env(task="stack", seed=3)
+    worded = make_env(task="stack", seed=3, instruction="put that block up there")
+    _, info_a = plain.reset()
+    _, info_b = worded.reset()
+    assert info_b["instruction"] == "put that block up there"
+    assert info_a["instruction"] != info_b["instruction"]
+    assert plain.unwrapped.task.scene == worded.unwrapped.task.scene
+    assert plain.unwrapped.task.goal == worded.unwrapped.task.goal
+
+
+def test_observation_layout_and_camera_info(make_env):
+    env = make_env(task="sort_by_colour", seed=0)
+    obs, info = env.reset()
+    assert env.observation_space.contains(obs)
+    assert obs["rgb"]["front"].shape == (120, 160, 3) and obs["rgb"]["front"].dtype == np.uint8
+    assert obs["depth"]["top"].dtype == np.float32
+    assert set(info["cameras"]) == {"front", "top"}
+    k = info["cameras"]["top"]["K"]
+    assert k.shape == (3, 3) and k[0, 2] == 80 and k[1, 2] == 60
+    ids = set(np.unique(obs["segmentation"]["top"]))
+    assert set(info["segmentation_ids"].values()) <= ids  # every prop is seen from above
+
+
+def test_camera_matrices_project_objects_onto_their_pixels(make_env):
+    """K and cam_to_world agree with the rendered depth and segmentation (what perception relies on)."""
+    env = make_env(task="pick_place", seed=4, image_size=(240, 320))
+    obs, info = env.reset()
+    for name, state in env.unwrapped.world_state().objects.items():
+        top_centre = np.array([*state.pos[:2], state.top, 1.0])
+        for cam in ("top", "front"):
+            world_to_cam = np.linalg.inv(info["cameras"][cam]["cam_to_world"])
+            p = world_to_cam @ top_centre
+            u, v, _ = info["cameras"][cam]["K"] @ (p[:3] / p[2])
+            ui, vi = round(u), round(v)
+            if cam == "front" and obs["segmentation"][cam][vi, ui] != info["segmentation_ids"][name]:
+                continue  # occluded by the arm from the front; the top view must see it
+            assert obs["segmentation"][cam][vi, ui] == info["segmentation_ids"][name], (name, cam)
+            assert obs["depth"][cam][vi, ui] == pytest.approx(p[2], abs=0.01), (name, cam)
+
+
+def test_actions_are_validated_and_clipped(make_env):
+    env = make_env(task="stack", seed=0, modalities=())
+    env.reset()
+    with pytest.raises(ValueError, match="5 numbers"):
+        env.step(np.zeros(3))
+    with pytest.raises(ValueError, match="NaN"):
+        env.step(np.array([np.nan, 0, 0, 0, 0]))
+    *_, info = env.step(np.array([3.0, 0, 0, 0, 0]))
+    assert info["action_clipped"]
+
+
+def test_workspace_limit_clips_and_reports(make_env):
+    env = make_env(task="stack", seed=0, modalities=())
+    obs, _ = env.reset()
+    clipped = []
+    for _ in range(40):
+        obs, _, _, _, info = env.step(np.array([0, 0, 1.0, 0, -1.0]))
+        clipped.append(info["clipped"])
+    assert any(clipped)
+    assert obs["proprio"]["ee_pos"][2] <= 0.50 + 0.01
+
+
+def test_gripper_holds_by_friction_not_by_attachment(make_env):
+    env = make_env(task="stack", seed=3, modalities=(), terminate_on_success=False)
+    obs, _ = env.reset()
+    u = env.unwrapped
+    name = u.task.goal[0][1]
+    block = u.world_state().get(name)
+    grasp = np.array([block.pos[0], block.pos[1], block.pos[2] + block.spec.size / 2])
+
+    def servo(target, grip, steps=60):
+        nonlocal obs
+        for _ in range(steps):
+            err = target - obs["proprio"]["ee_pos"]
+            obs, *_ = env.step(np.array([*np.clip(err / 0.025, -1, 1), 0.0, grip]))
+            if np.linalg.norm(err) < 0.004:
+                break
+
+    servo(grasp + [0, 0, 0.1], -1)
+    servo(grasp, -1)
+    for _ in range(10):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 1.0]))
+    assert u.held_object() == name
+    servo(grasp + [0, 0, 0.15], 1)
+    assert u.world_state().get(name).pos[2] > 0.12  # lifted with the hand
+    for _ in range(15):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, -1.0]))
+    assert u.held_object() is None
+    assert u.world_state().get(name).pos[2] < 0.01  # released: it fell back to the table
+
+
+def test_nan_physics_ends_episode_with_reason(make_env):
+    env = make_env(task="stack", seed=0, modalities=())
+    env.reset()
+    env.unwrapped.data.qvel[:] = np.nan
+    obs, reward, terminated, truncated, info = env.step(np.zeros(5))
+    assert terminated and "diverged" in info["physics_error"]
+    assert np.all(np.isfinite(obs["proprio"]["joint_pos"]))
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(5))
+
+
+def test_divergence_can_raise(make_env):
+    env = make_env(task="stack", seed=0, modalities=(), raise_on_divergence=True)
+    env.reset()
+    env.unwrapped.data.qvel[:] = np.nan
+    with pytest.raises(PhysicsDivergence):
+        env.step(np.zeros(5))
+
+
+def test_truncates_at_max_steps(make_env):
+    env = make_env(task="stack", seed=0, modalities=(), max_steps=3)
+    env.reset()
+    flags = [env.step(np.zeros(5))[3] for _ in range(3)]
+    assert flags == [False, False, True]
+
+
+def test_bad_gl_platform_names_the_packages(monkeypatch):
+    monkeypatch.setenv("MUJOCO_GL", "vulkan")
+    with pytest.raises(RenderingUnavailable, match="libegl1"):
+        gl_context_class()
+
+
+@pytest.mark.parametrize("kwargs", [{"cameras": ("side",)}, {"modalities": ("thermal",)}, {"control_hz": 1e4}])
+def test_bad_constructor_arguments_say_what_is_valid(kwargs):
+    with pytest.raises(ValueError, match="choose|faster"):
+        gym.make("embodied/Tabletop-v0", **kwargs)
