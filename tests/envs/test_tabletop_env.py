@@ -45,15 +45,15 @@ def test_same_seed_same_episode(make_env):
 
 def test_different_seeds_give_different_scenes(make_env):
     env = make_env(task="stack")
-    _, a = env.reset(seed=1)
+    _, _a = env.reset(seed=1)
     pos_a = {k: v.pos for k, v in env.unwrapped.world_state().objects.items()}
-    _, b = env.reset(seed=2)
+    _, _b = env.reset(seed=2)
     pos_b = {k: v.pos for k, v in env.unwrapped.world_state().objects.items()}
     assert pos_a != pos_b
 
 
 def test_unknown_task_lists_valid_ones():
-    with pytest.raises(UnknownTaskError, match="valid tasks are: .*stack"):
+    with pytest.raises(UnknownTaskError, match=r"valid tasks are: .*stack"):
         gym.make("embodied/Tabletop-v0", task="juggle")
 
 
@@ -136,12 +136,12 @@ def test_gripper_holds_by_friction_not_by_attachment(make_env):
             if np.linalg.norm(err) < 0.004:
                 break
 
-    servo(grasp + [0, 0, 0.1], -1)
+    servo([*grasp, 0, 0, 0.1], -1)
     servo(grasp, -1)
     for _ in range(10):
         obs, *_ = env.step(np.array([0, 0, 0, 0, 1.0]))
     assert u.held_object() == name
-    servo(grasp + [0, 0, 0.15], 1)
+    servo([*grasp, 0, 0, 0.15], 1)
     assert u.world_state().get(name).pos[2] > 0.12  # lifted with the hand
     for _ in range(15):
         obs, *_ = env.step(np.array([0, 0, 0, 0, -1.0]))
@@ -153,7 +153,7 @@ def test_nan_physics_ends_episode_with_reason(make_env):
     env = make_env(task="stack", seed=0, modalities=())
     env.reset()
     env.unwrapped.data.qvel[:] = np.nan
-    obs, reward, terminated, truncated, info = env.step(np.zeros(5))
+    obs, _reward, terminated, _truncated, info = env.step(np.zeros(5))
     assert terminated and "diverged" in info["physics_error"]
     assert np.all(np.isfinite(obs["proprio"]["joint_pos"]))
     with pytest.raises(RuntimeError, match="reset"):
@@ -183,5 +183,5 @@ def test_bad_gl_platform_names_the_packages(monkeypatch):
 
 @pytest.mark.parametrize("kwargs", [{"cameras": ("side",)}, {"modalities": ("thermal",)}, {"control_hz": 1e4}])
 def test_bad_constructor_arguments_say_what_is_valid(kwargs):
-    with pytest.raises(ValueError, match="choose|faster"):
+    with pytest.raises(ValueError, match=r"choose|faster"):
         gym.make("embodied/Tabletop-v0", **kwargs)
