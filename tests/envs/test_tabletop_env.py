@@ -136,12 +136,12 @@ def test_gripper_holds_by_friction_not_by_attachment(make_env):
             if np.linalg.norm(err) < 0.004:
                 break
 
-    servo([*grasp, 0, 0, 0.1], -1)
+    servo(grasp + [0, 0, 0.1], -1)
     servo(grasp, -1)
     for _ in range(10):
         obs, *_ = env.step(np.array([0, 0, 0, 0, 1.0]))
     assert u.held_object() == name
-    servo([*grasp, 0, 0, 0.15], 1)
+    servo(grasp + [0, 0, 0.15], 1)
     assert u.world_state().get(name).pos[2] > 0.12  # lifted with the hand
     for _ in range(15):
         obs, *_ = env.step(np.array([0, 0, 0, 0, -1.0]))
