@@ -1,0 +1,3 @@
+"""Planners: ``decide(context) -> Decision`` (see :mod:`embodied.decision`)."""
+
+from __future__ import annotations

@@ -1,0 +1,35 @@
+"""Checking goal atoms against perception (not ground truth): what the agent believes is done."""
+
+from __future__ import annotations
+
+from embodied.decision import Atom
+from embodied.planners.pddl import in_region
+from perception.scene_graph import Relation, SceneGraph
+
+TABLE_HEIGHT_TOLERANCE = 0.015
+
+
+def atom_holds(scene: SceneGraph, atom: Atom) -> bool:
+    """Whether ``atom`` holds in the perceived ``scene`` (unknown objects or predicates: False)."""
+    if len(atom) != 3:
+        return False
+    pred, subject, obj = atom
+    if scene.robot is not None and scene.robot.holding == subject:
+        return False
+    if pred in ("on", "in"):
+        return Relation(subject, pred, obj) in scene.relations
+    if pred == "in_region":
+        thing = scene.find(subject)
+        on_table = thing is not None and abs(thing.bottom) <= TABLE_HEIGHT_TOLERANCE
+        return on_table and thing is not None and in_region(thing.position, obj)
+    return False
+
+
+def unmet(scene: SceneGraph, goal: tuple[Atom, ...]) -> tuple[Atom, ...]:
+    """The atoms of ``goal`` that do not hold in ``scene``."""
+    return tuple(a for a in goal if not atom_holds(scene, a))
+
+
+def format_atom(atom: Atom) -> str:
+    """``on(red block, blue block)``."""
+    return f"{atom[0]}({', '.join(atom[1:])})"
