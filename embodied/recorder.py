@@ -141,8 +141,13 @@ class Recorder:
         """Append one trace event and flush it to disk."""
         if self._trace is None:
             return
-        record = {"i": self.events, "t": round(time.perf_counter() - self._t0, 4), "frame": max(self.frames - 1, 0)}
-        record.update(kind=kind, **_jsonable(data))
+        record: dict[str, Any] = {
+            "i": self.events,
+            "t": round(time.perf_counter() - self._t0, 4),
+            "frame": max(self.frames - 1, 0),
+            "kind": kind,
+        }
+        record.update(_jsonable(data))
         self._trace.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._trace.flush()
         self.events += 1
