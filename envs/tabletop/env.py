@@ -340,11 +340,12 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         """Every prop's pose and what the gripper holds (ground truth)."""
         d = self.data
         assert d is not None
-        pos = d.xpos[self._obj_body]
+        pos = d.xpos[self._obj_body].tolist()
         mats = d.xmat[self._obj_body]
+        yaws = np.arctan2(mats[:, 3], mats[:, 0]).tolist()
         objects = {
-            spec.name: ObjectState(spec, (float(p[0]), float(p[1]), float(p[2])), float(np.arctan2(r[3], r[0])))
-            for spec, p, r in zip(self._obj_specs, pos, mats, strict=True)
+            spec.name: ObjectState(spec, (p[0], p[1], p[2]), yaw)
+            for spec, p, yaw in zip(self._obj_specs, pos, yaws, strict=True)
         }
         return WorldState(objects, self.held_object())
 
