@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 VENV=.venv
-APT_PACKAGES="libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6"
+# Headless MuJoCo rendering (EGL, OSMesa as fallback); Chromium for the report.html browser test.
+APT_PACKAGES="libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6 chromium chromium-driver"
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -36,6 +37,8 @@ want="$(cat pyproject.toml .ci/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing embodied and its dev tools into $VENV (a minute or two the first time)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
+  # torch first, pinned: its CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
+  "$VENV/bin/python" -m pip install -q "torch==2.13.0"
   "$VENV/bin/python" -m pip install -q -e ".[dev]"
   echo "$want" > "$stamp"
 fi

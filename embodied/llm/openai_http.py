@@ -1,0 +1,194 @@
+"""Any OpenAI-compatible chat server (OpenAI, Ollama, vLLM, llama.cpp server) through ``openai``.
+
+Tool calling is native when the server supports it. In JSON mode the skills are described in
+the system prompt instead and the answer is read from the text; ``tool_mode="auto"`` switches to
+JSON mode by itself the first time a server rejects ``tools``. Every request has a timeout;
+connection errors, timeouts, rate limits, 5xx answers and replies that are not chat completions
+are retried a bounded number of times with exponential backoff, then raise
+:class:`~embodied.llm.base.LLMUnavailable` naming the URL and the last cause. Nothing hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from embodied.errors import DependencyNotInstalled
+from embodied.llm.base import (
+    ChatResponse,
+    JsonSchema,
+    LLMConfigError,
+    LLMUnavailable,
+    Message,
+    RawToolCall,
+    ToolSchema,
+    with_tool_listing,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+TOOL_MODES: tuple[str, ...] = ("auto", "native", "json")
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    """Where the server is and how patiently to talk to it.
+
+    ``base_url`` and ``api_key`` default to ``$OPENAI_BASE_URL`` (else the OpenAI API) and
+    ``$OPENAI_API_KEY`` (else a placeholder: local servers need none).
+    """
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 60.0
+    max_retries: int = 2
+    backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+    tool_mode: Literal["auto", "native", "json"] = "auto"
+    use_response_format: bool = False  # send response_schema as a json_schema response_format
+    temperature: float = 0.0
+    max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise LLMConfigError("OpenAIConfig.model is empty; name the served model, e.g. 'openai:gpt-4o-mini'")
+        if self.tool_mode not in TOOL_MODES:
+            raise LLMConfigError(f"OpenAIConfig.tool_mode={self.tool_mode!r} is not one of {TOOL_MODES}")
+        for name in ("timeout_s", "max_tokens"):
+            if getattr(self, name) <= 0:
+                raise LLMConfigError(f"OpenAIConfig.{name}={getattr(self, name)} must be > 0")
+        for name in ("max_retries", "backoff_s", "max_backoff_s", "temperature"):
+            if getattr(self, name) < 0:
+                raise LLMConfigError(f"OpenAIConfig.{name}={getattr(self, name)} must be >= 0")
+
+    @property
+    def url(self) -> str:
+        """The base URL in use."""
+        return (self.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+
+    @property
+    def key(self) -> str:
+        """The API key in use (a placeholder when none is set)."""
+        return self.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError as e:
+        raise DependencyNotInstalled("openai", "llm", "The OpenAI-compatible chat backend") from e
+    return openai
+
+
+def _to_response(completion: Any) -> ChatResponse:
+    """A chat completion as a :class:`ChatResponse`; ``ValueError`` when it is not one."""
+    try:
+        message = completion.choices[0].message
+        calls = tuple(
+            RawToolCall(str(c.function.name), c.function.arguments or "", str(c.id or ""))
+            for c in message.tool_calls or ()
+        )
+        usage = getattr(completion, "usage", None)
+        return ChatResponse(
+            content=message.content or "",
+            tool_calls=calls,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            raw=completion,
+        )
+    except (AttributeError, IndexError, TypeError, ValueError) as e:
+        raise ValueError(f"{type(e).__name__}: {e}") from e
+
+
+class OpenAIChatModel:
+    """A :class:`~embodied.llm.base.ChatModel` speaking the OpenAI chat-completions protocol."""
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        self._openai = _import_openai()
+        self.config = config
+        self.name = f"openai:{config.model}"
+        self._client = self._openai.OpenAI(
+            base_url=config.url, api_key=config.key, timeout=config.timeout_s, max_retries=0
+        )
+        self.tools_rejected = config.tool_mode == "json"  # JSON mode from now on
+        self._format_rejected = not config.use_response_format
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSchema] | None = None,
+        response_schema: JsonSchema | None = None,
+    ) -> ChatResponse:
+        """One chat completion; see the module doc for the fallbacks and the retries."""
+        tools, guesses = list(tools or ()), []
+        while True:
+            native = bool(tools) and not self.tools_rejected
+            request = self._request(messages, tools, native, response_schema)
+            try:
+                response = self._send(request)
+            except (self._openai.BadRequestError, self._openai.UnprocessableEntityError) as e:
+                if "response_format" in request:  # first guess: the server cannot do structured output
+                    self._format_rejected = True
+                    guesses.append(("_format_rejected", e))
+                elif native and self.config.tool_mode == "auto":  # then: it cannot do tools
+                    self.tools_rejected = True
+                    guesses.append(("tools_rejected", e))
+                else:
+                    for attribute, _ in guesses:  # the request itself is bad: undo the guesses
+                        setattr(self, attribute, False)
+                    raise LLMUnavailable(f"{self.config.url} rejected the request: {e}") from e
+                continue
+            for attribute, error in guesses:
+                logger.warning("%s rejected a request (%s); %s from now on", self.config.url, error, attribute)
+            return response
+
+    def _request(
+        self, messages: Sequence[Message], tools: list[ToolSchema], native: bool, schema: JsonSchema | None
+    ) -> dict[str, Any]:
+        sent = messages if native else with_tool_listing(messages, tools)
+        request: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": [m.to_openai() for m in sent],
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        }
+        if native:
+            request["tools"] = [dict(t) for t in tools]
+        if schema is not None and not self._format_rejected:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": dict(schema)},
+            }
+        return request
+
+    def _send(self, request: dict[str, Any]) -> ChatResponse:
+        """POST with bounded retries; 400/422 answers go back to :meth:`chat` unretried."""
+        oa, attempts = self._openai, self.config.max_retries + 1
+        reason = ""
+        for attempt in range(attempts):
+            try:
+                return _to_response(self._client.chat.completions.create(**request))
+            except (oa.BadRequestError, oa.UnprocessableEntityError):
+                raise
+            except (oa.APIConnectionError, oa.RateLimitError, oa.InternalServerError) as e:
+                reason = f"{type(e).__name__}: {e}"
+            except oa.APIStatusError as e:  # 401, 403, 404, ...: retrying will not help
+                raise LLMUnavailable(f"{self.config.url} answered HTTP {e.status_code}: {e}") from e
+            except (oa.APIResponseValidationError, ValueError) as e:
+                reason = f"the reply is not a chat completion ({e})"
+            if attempt + 1 < attempts:
+                delay = min(self.config.max_backoff_s, self.config.backoff_s * 2**attempt)
+                logger.warning(
+                    "%s failed (%s); retry %d/%d in %.2fs", self.config.url, reason, attempt + 1, attempts - 1, delay
+                )
+                time.sleep(delay)
+        raise LLMUnavailable(
+            f"the chat server at {self.config.url} (model {self.config.model!r}) failed {attempts} time(s); "
+            f"last error: {reason}. Is the server running and is the base URL right?"
+        )
