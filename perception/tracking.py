@@ -1,0 +1,142 @@
+"""Stable names through an episode: associate each frame's hypotheses with known tracks.
+
+Names follow the env's convention (``"red block"`` for a medium block, ``"large red block"``,
+``"small red block"``, ``"<colour> bowl"``, ``"<colour> plate"``, ``"bin"``). The first sighting
+names a track; later sightings of the same object keep that name even when a partial view
+would measure another size class, and an object that was carried out of sight keeps its name
+when it reappears elsewhere. Within one frame names are unique.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+
+from envs.scene_spec import BLOCK_SIZES
+from perception.fusion import Hypothesis
+
+log = logging.getLogger(__name__)
+
+MAX_STEP = 0.12  # metres an object may move between two frames and keep its track by proximity
+MIN_SIGHTINGS = 3  # frames a track must be seen in to be established (remembered when hidden, never pruned)
+GLITCH_FRAMES = 30  # frames after which a track that never became established is forgotten
+
+
+def object_name(colour: str, shape: str, size_class: str = "") -> str:
+    """The env's name for an object of this class."""
+    if shape == "bin":
+        return "bin"
+    if shape == "block":
+        return f"{colour} block" if size_class in ("", "medium") else f"{size_class} {colour} block"
+    return f"{colour} {shape}"
+
+
+@dataclass
+class Track:
+    """A named object followed through an episode."""
+
+    name: str
+    colour: str
+    shape: str
+    position: tuple[float, float, float]
+    last_seen: int
+    last: Hypothesis  # the latest sighting
+    sightings: int = 1
+
+
+def _same_class(track: Track, hyp: Hypothesis) -> bool:
+    if track.shape != hyp.shape:
+        return False
+    if track.colour == hyp.colour:
+        return True
+    # Over-exposed orange and yellow are confused; the track's (surer) colour wins.
+    warm = ("orange", "yellow")
+    return track.colour in warm and hyp.colour in warm and hyp.colour_confidence < 1.0
+
+
+def _snap_error(h: Hypothesis) -> float:
+    """How far a block's measured edge is from its size class (the surest blocks are named first)."""
+    return abs(BLOCK_SIZES[h.size_class] - h.edge) if h.shape == "block" else 0.0
+
+
+class Tracker:
+    """Keeps tracks between frames; :meth:`update` names one frame's hypotheses."""
+
+    def __init__(self, max_step: float = MAX_STEP) -> None:
+        self.max_step = max_step
+        self.tracks: list[Track] = []
+        self.frame = 0
+
+    def reset(self) -> None:
+        """Forget every track (a new episode)."""
+        self.tracks.clear()
+        self.frame = 0
+
+    def update(self, hyps: list[Hypothesis]) -> list[tuple[str, Hypothesis]]:
+        """``(name, hypothesis)`` per hypothesis, names unique and stable across frames."""
+        self.frame += 1
+        # A track seen once or twice and not for a while was a glitch: free its name.
+        self.tracks = [
+            t for t in self.tracks if t.sightings >= MIN_SIGHTINGS or self.frame - t.last_seen <= GLITCH_FRAMES
+        ]
+        assigned: dict[int, Track] = {}
+        taken: set[int] = set()
+        pairs = []
+        for i, h in enumerate(hyps):
+            for j, t in enumerate(self.tracks):
+                d = math.dist(h.position, t.position)
+                if _same_class(t, h) and d <= self.max_step:
+                    pairs.append((d, i, j))
+        for _, i, j in sorted(pairs):
+            if i not in assigned and j not in taken:
+                assigned[i] = self.tracks[j]
+                taken.add(j)
+        # A track not seen now or in the previous frame may have been carried away while hidden.
+        for i, h in enumerate(hyps):
+            if i in assigned:
+                continue
+            lost = [
+                (j, t)
+                for j, t in enumerate(self.tracks)
+                if j not in taken and _same_class(t, h) and t.last_seen < self.frame - 1
+            ]
+            if lost:
+                want = object_name(h.colour, h.shape, h.size_class)
+                j, _ = min(lost, key=lambda jt: (jt[1].name != want, -jt[1].last_seen))
+                assigned[i] = self.tracks[j]
+                taken.add(j)
+        fresh = sorted((i for i in range(len(hyps)) if i not in assigned), key=lambda i: _snap_error(hyps[i]))
+        for i in fresh:
+            assigned[i] = self._new_track(hyps[i])
+        out = []
+        for i, h in enumerate(hyps):
+            track = assigned[i]
+            if track.last_seen < self.frame:
+                track.sightings += 1
+            track.position, track.last_seen, track.last = h.position, self.frame, h
+            out.append((track.name, replace(h, colour=track.colour) if track.colour != h.colour else h))
+        return out
+
+    def unseen(self) -> list[Track]:
+        """Established tracks (seen in several frames) that were not seen in the latest frame."""
+        return [t for t in self.tracks if t.last_seen < self.frame and t.sightings >= MIN_SIGHTINGS]
+
+    def _new_track(self, h: Hypothesis) -> Track:
+        used = {t.name for t in self.tracks}
+        name = object_name(h.colour, h.shape, h.size_class)
+        if name in used and h.shape == "block":
+            # Two blocks of one colour are never the same size in a scene: take the nearest free size.
+            for size in sorted(BLOCK_SIZES, key=lambda k: abs(BLOCK_SIZES[k] - h.edge)):
+                if object_name(h.colour, "block", size) not in used:
+                    name = object_name(h.colour, "block", size)
+                    break
+        if name in used:
+            n = 2
+            while f"{name} {n}" in used:
+                n += 1
+            log.debug("a second %s is in view; calling it %s %d", name, name, n)
+            name = f"{name} {n}"
+        track = Track(name, h.colour, h.shape, h.position, self.frame, h)
+        self.tracks.append(track)
+        return track
