@@ -25,6 +25,7 @@ __all__ = [
     "SceneError",
     "SkillArgumentError",
     "SkillDefinitionError",
+    "SkillLoadError",
     "UnknownEnvError",
     "UnknownSkillError",
     "UnknownTaskError",
@@ -49,6 +50,10 @@ class UnknownEnvError(EmbodiedError, ValueError):
 
 class SkillDefinitionError(EmbodiedError, TypeError):
     """A skill function that cannot become a tool (missing hint, undocumented argument, ...)."""
+
+
+class SkillLoadError(SkillDefinitionError):
+    """A user skills module or entry point that cannot be imported or holds no skill."""
 
 
 class SkillArgumentError(EmbodiedError, ValueError):
