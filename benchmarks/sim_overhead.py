@@ -7,7 +7,7 @@
 * full env steps/s at 20 Hz with two 320x240 rgb+depth cameras.
 
 Blocks of each measurement alternate so that machine noise hits both sides alike.
-Run: ``python benchmarks/sim_overhead.py`` (writes benchmarks/results/sim_overhead.json).
+Run: ``python -m benchmarks.sim_overhead`` (writes benchmarks/results/sim_overhead.json).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import time
+import signal
+from dataclasses import asdict
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from embodied.errors import EmbodiedError
 
 app = typer.Typer(
     name="embodied",
@@ -37,79 +39,176 @@ def _fail_usage(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+class LiveTracer:
+    """Forwards to the recorder and keeps a rich progress line with the subgoal and skill."""
+
+    def __init__(self, recorder: Any, progress: Progress, bar: TaskID) -> None:
+        self.recorder, self.progress, self.bar = recorder, progress, bar
+        self.subgoal, self.skill = "", ""
+
+    def event(self, kind: str, **data: Any) -> None:
+        self.recorder.event(kind, **data)
+
+    def set_overlay(self, **fields: str) -> None:
+        self.recorder.set_overlay(**fields)
+        self.subgoal = fields.get("subgoal", self.subgoal)
+        self.skill = fields.get("skill", self.skill)
+        label = " | ".join(p for p in (self.subgoal, self.skill) if p) or "thinking"
+        self.progress.update(self.bar, description=f"[cyan]{label[:70]}")
+
+    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        self.recorder.on_step(obs, info)
+        self.progress.update(self.bar, completed=int(info.get("steps", 0)))
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command()
 def run(
-    task: Annotated[str, typer.Option(help="task family, e.g. stack, tower, sort_by_colour")] = "stack",
+    task: Annotated[str, typer.Option(help="task family (see `embodied tasks`) or a free instruction")] = "stack",
     seed: Annotated[int, typer.Option(help="seed of the scene and instruction")] = 0,
-    instruction: Annotated[str | None, typer.Option(help="new wording for the task (scene and goal stay)")] = None,
+    instruction: Annotated[
+        str | None, typer.Option(help="new wording for a family's task (scene and goal stay)")
+    ] = None,
     env: Annotated[EnvName, typer.Option(help="simulator backend")] = EnvName.tabletop,
+    planner: Annotated[str, typer.Option(help="classical | llm | llm+p | auto (llm+p if --llm is set)")] = "auto",
+    llm: Annotated[str | None, typer.Option(help="openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
+    perception: Annotated[str, typer.Option(help="vision (default) | ground_truth (privileged baseline)")] = "vision",
+    skills: Annotated[
+        list[str] | None, typer.Option("--skills", help="module with @skill functions (repeatable)")
+    ] = None,
     out: Annotated[Path, typer.Option(help="folder for episode folders")] = Path("runs"),
     video: Annotated[bool, typer.Option("--video/--no-video", help="record video.mp4")] = True,
-    max_steps: Annotated[int, typer.Option(min=1, help="control steps before the episode is cut off")] = 1500,
+    max_steps: Annotated[int, typer.Option(min=1, help="control steps before the episode is cut off")] = 2000,
 ) -> None:
-    """Run one episode and write its folder (video.mp4, episode.json)."""
+    """Run one episode with the agent and write its folder (video.mp4, trace.jsonl, episode.json)."""
     import gymnasium as gym
 
     import envs
-    from embodied.demo import ScriptedDemo
-    from embodied.video import VideoWriter, tile
-    from envs.errors import UnknownTaskError
+    from embodied.agent import Agent
+    from embodied.episode import EpisodeConfig, make_perceiver, make_planner, make_registry, make_task
+    from embodied.recorder import Recorder
+    from perception.describe import describe
 
     try:
-        gym_env = gym.make(envs.TABLETOP_ID, task=task, seed=seed, instruction=instruction, max_steps=max_steps)
-    except UnknownTaskError as e:
+        config = EpisodeConfig(task, seed, instruction, planner, llm, perception, tuple(skills or ()), max_steps)
+        task_instance = make_task(config)
+        registry = make_registry(config.skills)
+        agent_planner = make_planner(config)
+    except EmbodiedError as e:
         _fail_usage(str(e))
         return
-    folder = out / f"{datetime.now():%Y%m%d-%H%M%S}-{task}-{seed}"
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = VideoWriter(folder / "video.mp4", fps=gym_env.metadata["render_fps"]) if video else None
-    obs, info = gym_env.reset()
-    console.print(f"[bold]task[/] {task}  [bold]seed[/] {seed}  [bold]planner[/] scripted demo (ground truth)")
-    console.print(f"[bold]instruction[/] {info['instruction']}")
-    wall0 = time.perf_counter()
+    # The agent decides when it is done (verified from perception); the env does not end the episode
+    # on success, so ground truth never leaks into the loop. Success is judged at the end.
+    gym_env = gym.make(
+        envs.TABLETOP_ID, task=task if config.is_family else "stack", max_steps=max_steps, terminate_on_success=False
+    )
+    label = task if config.is_family else "instruction"
+    folder = out / f"{datetime.now():%Y%m%d-%H%M%S}-{label}-{seed}"
+    recorder = Recorder(folder, video=video, fps=gym_env.metadata["render_fps"])
+    console.print(f"[bold]planner[/] {agent_planner.name}  [bold]perception[/] {perception}  [bold]seed[/] {seed}")
+    console.print(f"[bold]instruction[/] {task_instance.instruction}")
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} steps"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            bar = progress.add_task("[cyan]starting", total=max_steps)
+            tracer = LiveTracer(recorder, progress, bar)
+            perceiver = make_perceiver(perception, gym_env)
+            agent = Agent(agent_planner, registry, perceiver, describe, tracer=tracer)
+            result = agent.run(gym_env, seed=seed, options={"task": task_instance})
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        gym_env.close()
+    summary = {"task": task, "seed": seed, "perception": perception, **asdict(result)}
+    paths = recorder.finish(summary)
+    _print_summary(result, paths)
+    if result.interrupted:
+        raise typer.Exit(code=130)
+    raise typer.Exit(code=0 if result.success else 1)
+
+
+def _print_summary(result: Any, paths: dict[str, Path]) -> None:
+    table = Table(show_header=False, box=None)
+    status = "[bold green]success[/]" if result.success else "[bold red]failed[/]"
+    table.add_row("result", status)
+    table.add_row("reason", result.reason)
+    table.add_row("turns", str(result.turns))
+    table.add_row("skill calls", str(result.skill_calls))
+    table.add_row("sim time", f"{result.sim_time_s:.1f} s")
+    table.add_row("wall time", f"{result.wall_time_s:.1f} s")
+    console.print(table)
+    for name, path in paths.items():
+        console.print(f" {name:12s} {path}", soft_wrap=True, highlight=False)
+
+
+@app.command("eval")
+def evaluate_cmd(
+    suite: Annotated[str, typer.Option(help="standard | paraphrase | perturb")] = "standard",
+    episodes: Annotated[int, typer.Option(min=1, help="seeds per task family")] = 10,
+    workers: Annotated[int, typer.Option(min=1, help="parallel worker processes")] = 2,
+    ray: Annotated[str | None, typer.Option(help="Ray cluster address, or `local` to start one here")] = None,
+    out: Annotated[Path, typer.Option(help="results folder (rerun into it to resume)")] = Path("eval"),
+    planner: Annotated[str, typer.Option(help="classical | llm | llm+p | auto")] = "auto",
+    llm: Annotated[str | None, typer.Option(help="openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
+    perception: Annotated[str, typer.Option(help="vision | ground_truth")] = "vision",
+    env: Annotated[EnvName, typer.Option(help="simulator backend")] = EnvName.tabletop,
+    families: Annotated[list[str] | None, typer.Option("--family", help="only these families (repeatable)")] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds before an episode counts as hung")] = 600.0,
+    video: Annotated[bool, typer.Option("--video/--no-video", help="record every episode's video")] = False,
+) -> None:
+    """Run a suite of seeded episodes in parallel; write results.jsonl, results.md and report.html."""
+    from embodied.episode import EpisodeConfig
+    from embodied.evaluation.report import summarise, write_reports
+    from embodied.evaluation.runner import EvalOptions, evaluate
+    from embodied.evaluation.suites import build_suite
+    from envs.tasks import FAMILIES
+
+    try:
+        unknown = sorted(set(families or ()) - set(FAMILIES))
+        if unknown:
+            raise ValueError(f"unknown families {unknown}; valid: {', '.join(sorted(FAMILIES))}")
+        specs = build_suite(suite, episodes, tuple(families) if families else None)
+        EpisodeConfig("stack", 0, None, planner, llm, perception)  # validates the planner options
+        options = EvalOptions(planner, llm, perception, env.value, timeout_s=timeout, video=video)
+    except (ValueError, EmbodiedError) as e:
+        _fail_usage(str(e))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]suite[/] {suite}  [bold]episodes[/] {len(specs)}  [bold]workers[/] {ray or workers}")
+    wins, seen = [0], [0]
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed} steps"),
+        TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=console,
-        transient=True,
     ) as progress:
-        bar = progress.add_task("running", total=max_steps)
+        bar = progress.add_task("starting", total=len(specs))
 
-        def on_step(o: dict[str, Any], i: dict[str, Any]) -> None:
-            if writer is not None:
-                writer.write(tile(o["rgb"]))
-            progress.update(bar, completed=int(i["steps"]))
+        def on_result(row: dict[str, Any]) -> None:
+            seen[0] += 1
+            wins[0] += bool(row["success"])
+            progress.update(bar, advance=1, description=f"success {100 * wins[0] / seen[0]:.0f}%")
 
-        try:
-            result = ScriptedDemo(gym_env, on_step).run(obs, info)
-        finally:
-            if writer is not None:
-                writer.close()
-            gym_env.close()
-    wall = time.perf_counter() - wall0
-    summary = {
-        "task": task,
-        "seed": seed,
-        "instruction": info["instruction"],
-        "planner": "scripted-demo",
-        "success": result.success,
-        "reason": result.reason,
-        "steps": result.steps,
-        "sim_time_s": round(result.steps / gym_env.metadata["render_fps"], 3),
-        "wall_time_s": round(wall, 3),
-        "video_frames": writer.frames if writer is not None else 0,
-    }
-    (folder / "episode.json").write_text(json.dumps(summary, indent=2) + "\n")
-    table = Table(show_header=False, box=None)
-    for key in ("success", "reason", "steps", "sim_time_s", "wall_time_s"):
-        table.add_row(key, str(summary[key]))
-    console.print(table)
-    if writer is not None:
-        console.print(f"video    {writer.path}")
-    console.print(f"episode  {folder / 'episode.json'}")
-    raise typer.Exit(code=0 if result.success else 1)
+        done_before = len(specs)
+        rows = evaluate(specs, options, out, workers, ray, on_result)
+        progress.update(bar, completed=done_before)
+    wanted = {s.id for s in specs}
+    rows = [r for r in rows if r["id"] in wanted]
+    md, report = write_reports(out, rows, f"{suite} suite: {len(rows)} episodes")
+    total = summarise(rows)["all"]
+    console.print(f"success {100 * total['success_rate']:.1f}% of {total['episodes']} episodes")
+    console.print(f" results  {md}", soft_wrap=True, highlight=False)
+    console.print(f" report   {report}", soft_wrap=True, highlight=False)
 
 
 @app.command("tasks")
@@ -121,3 +220,7 @@ def list_tasks() -> None:
     for name, family in sorted(FAMILIES.items()):
         table.add_row(name, family.description, sample_task(name, 0).instruction)
     console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,4 +1,4 @@
-"""Per-episode recording: ``video.mp4`` with overlays, ``trace.jsonl`` and ``episode.json``.
+"""Per-episode recording: ``video.mp4`` with overlays, ``trace.jsonl``, ``episode.json``, ``report.html``.
 
 Frames are tiled camera images with the instruction, current subgoal, running skill and a line
 of the latest thought drawn on a caption bar. Encoding happens on a writer thread so that the
@@ -21,6 +21,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from embodied.report import write_report
 from embodied.video import VideoWriter, tile
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class Recorder:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.overlay = Overlay()
         self.overlays = overlays
+        self.fps = fps
         self.frames = 0
         self.events = 0
         self.encode_seconds = 0.0
@@ -168,6 +170,7 @@ class Recorder:
         paths["episode"].write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
         if self._writer is not None:
             paths["video"] = self._writer.path
+        paths["report"] = write_report(self.folder, summary, self.fps)
         if self._error is not None:
             raise RuntimeError(f"video encoding failed: {self._error}") from self._error
         return paths

@@ -49,7 +49,7 @@ class VideoWriter:
                 pix_fmt_out="yuv420p",
                 macro_block_size=2,
                 quality=7,
-                output_params=["-movflags", "+faststart"],
+                output_params=["-movflags", "+faststart", "-preset", "ultrafast", "-threads", "1"],
             )
             self._gen.send(None)
         elif (w, h) != self._size:

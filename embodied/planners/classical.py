@@ -19,6 +19,7 @@ from embodied.errors import EmbodiedError
 from embodied.instructions import parse_instruction
 from embodied.planners.pddl import DOMAIN, SKILL_OF_ACTION, TABLE_TARGET, problem
 from embodied.verification import format_atom, unmet
+from envs.scene_spec import REGIONS
 from perception.scene_graph import SceneGraph
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ def to_call(action: str, args: list[str]) -> ToolCall:
     return ToolCall(skill, arguments)
 
 
+GRIPPER_OPEN_WIDTH = 0.07  # metres; narrower with nothing reported in the hand means something may be there
+
+
 class ClassicalPlanner:
     """PDDL planning over the perceived scene (see the module docstring).
 
@@ -98,6 +102,11 @@ class ClassicalPlanner:
                 done=True,
                 goal_atoms=goal,
             )
+        missing = sorted(
+            {name for atom in goal for name in atom[1:] if name not in context.scene.names} - REGIONS.keys()
+        )
+        if missing:
+            return self._look_for(context.scene, missing, goal, subgoals)
         plan = solve(context.scene, goal, self.engine)
         chunk = []
         for action, args in plan:
@@ -119,3 +128,17 @@ class ClassicalPlanner:
             f"Plan ({len(plan)} steps): {plan_text}. Executing the first {len(chunk)}."
         )
         return Decision(thoughts=thoughts, subgoals=active, tool_calls=calls, goal_atoms=goal)
+
+    def _look_for(
+        self, scene: SceneGraph, missing: list[str], goal: tuple[Atom, ...], subgoals: tuple[Subgoal, ...]
+    ) -> Decision:
+        """Goal objects perception does not report now: release what may be in the hand, then look."""
+        calls = [ToolCall("look")]
+        thoughts = f"I cannot see {', '.join(missing)} now"
+        robot = scene.robot
+        if robot is not None and robot.holding is None and robot.gripper_width < GRIPPER_OPEN_WIDTH:
+            calls.insert(0, ToolCall("open_gripper"))
+            thoughts += " and the gripper is closed on something: I open it and look again"
+        else:
+            thoughts += ": I look again"
+        return Decision(thoughts=thoughts + ".", subgoals=subgoals, tool_calls=tuple(calls), goal_atoms=goal)

@@ -56,10 +56,10 @@ SKILL_OF_ACTION: dict[str, tuple[str, dict[str, int]]] = {
     "stack": ("place", {"object": 0, "target": 1}),
     "put-on": ("place", {"object": 0, "target": 1}),
     "put-in": ("place", {"object": 0, "target": 1}),
-    "put-down": ("place", {"object": 0, "target": -1}),
+    "put-down": ("place", {"object": 0, "target": -1}),  # set aside in the front region
     "push": ("push", {"object": 0, "region": 1}),
 }
-TABLE_TARGET = "table"
+TABLE_TARGET = "front"  # where a block that is in the way gets set down
 
 
 def in_region(position: tuple[float, float, float], region: str) -> bool:

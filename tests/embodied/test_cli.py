@@ -15,20 +15,35 @@ runner = CliRunner()
 
 @pytest.mark.slow
 def test_run_writes_a_playable_video_and_summary(tmp_path):
-    result = runner.invoke(app, ["run", "--task", "stack", "--seed", "0", "--out", str(tmp_path)])
+    args = ["run", "--task", "stack", "--seed", "3", "--perception", "ground_truth", "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "planner classical" in result.output
     (folder,) = tmp_path.iterdir()
     summary = json.loads((folder / "episode.json").read_text())
-    assert summary["success"] is True
+    assert summary["success"] is True and summary["verified"] is True
     reader = imageio.get_reader(folder / "video.mp4")
     meta = reader.get_meta_data()
     assert meta["codec"] == "h264"
-    assert reader.count_frames() == summary["video_frames"] == summary["steps"] + 1
+    frames = reader.count_frames()
+    assert frames == summary["video_frames"] == summary["stats"]["control_steps"] + 1
     frame = reader.get_data(0)
-    assert frame.shape == (240, 640, 3)
-    assert frame.std() > 10  # a rendered scene, not a blank image
+    assert frame.shape[1] == 640 and frame.shape[0] > 240  # two cameras side by side, caption below
+    assert frame[:240].std() > 10  # a rendered scene, not a blank image
     reader.close()
+    events = [json.loads(line) for line in (folder / "trace.jsonl").read_text().splitlines()]
+    assert max(e["frame"] for e in events) == frames - 1
     assert "video" in result.output and "episode.json" in result.output
+
+
+@pytest.mark.slow
+def test_free_instruction_gets_a_scene_where_it_makes_sense(tmp_path):
+    args = ["run", "--task", "put the red block in the bowl", "--perception", "ground_truth", "--no-video"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    (folder,) = tmp_path.iterdir()
+    summary = json.loads((folder / "episode.json").read_text())
+    assert summary["goal_atoms"][0][0] == "in" and "red block" in summary["goal_atoms"][0][1]
 
 
 def test_unknown_task_is_a_usage_error_listing_valid_tasks(tmp_path):
@@ -43,11 +58,27 @@ def test_bad_option_value_is_a_usage_error(tmp_path):
     assert result.exit_code == 2
 
 
-def test_no_video_writes_only_the_summary(tmp_path):
-    result = runner.invoke(app, ["run", "--task", "pick_place", "--seed", "1", "--no-video", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
+def test_no_video_writes_no_video(tmp_path):
+    args = ["run", "--task", "pick_place", "--seed", "1", "--perception", "ground_truth", "--no-video"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code in (0, 1), result.output
     (folder,) = tmp_path.iterdir()
-    assert sorted(p.name for p in folder.iterdir()) == ["episode.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["episode.json", "report.html", "trace.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--planner", "genius"], "not one of classical, llm, llm+p, auto"),
+        (["--planner", "llm"], "needs --llm"),
+        (["--perception", "telepathy"], "not one of vision, ground_truth"),
+        (["--llm", "skynet:9000"], "unknown chat model spec"),
+    ],
+)
+def test_bad_options_name_the_valid_choices(tmp_path, args, message):
+    result = runner.invoke(app, ["run", *args, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
 
 
 def test_tasks_lists_every_family():

@@ -60,3 +60,14 @@ def test_impossible_goal_is_a_planning_error():
 def test_needs_a_scene():
     with pytest.raises(PlanningError, match="scene"):
         ClassicalPlanner().decide(Context("stack the red block on the blue block", ""))
+
+
+def test_a_goal_object_out_of_sight_is_looked_for_not_crashed_on():
+    scene = _blocks(("blue block", "blue", 0.5, 0.0, 0.0))
+    planner = ClassicalPlanner(goal_source=lambda text, s: (("on", "red block", "blue block"),))
+    decision = planner.decide(Context("stack the red block on the blue block", "", scene=scene))
+    assert [c.name for c in decision.tool_calls] == ["look"]
+    assert "red block" in decision.thoughts
+    closed = SceneGraph(scene.objects, scene.relations, RobotState((0.5, 0, 0.2), 0.0, 0.035))
+    decision = planner.decide(Context("stack the red block on the blue block", "", scene=closed))
+    assert [c.name for c in decision.tool_calls] == ["open_gripper", "look"]

@@ -1,0 +1,234 @@
+"""Run suite episodes in parallel and stream their results to ``results.jsonl``.
+
+Each episode runs in its own worker (a fresh spawned process, or a Ray task when a Ray address
+is given), so a crash or a hang costs that episode only: it is recorded as failed with the
+reason and the evaluation goes on. Results are appended and flushed as episodes finish; a rerun
+into the same folder skips the episodes already there (resumable). The same seeds give the same
+results on either backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import queue
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embodied.errors import DependencyNotInstalled
+from embodied.evaluation.suites import EpisodeSpec
+
+log = logging.getLogger(__name__)
+
+ENV_IDS = {"tabletop": "embodied/Tabletop-v0", "pybullet": "embodied/PybulletTabletop-v0"}
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """How every episode of an evaluation runs."""
+
+    planner: str = "auto"
+    llm: str | None = None
+    perception: str = "vision"
+    env: str = "tabletop"
+    max_steps: int = 2000
+    timeout_s: float = 600.0
+    record: bool = True  # trace.jsonl + report.html per episode (no video: --video adds it)
+    video: bool = False
+
+    def __post_init__(self) -> None:
+        if self.env not in ENV_IDS:
+            raise ValueError(f"env {self.env!r} is not one of {', '.join(ENV_IDS)}")
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+
+def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[str, Any]:
+    """Run one episode (in a worker) and return its result row."""
+    import gymnasium as gym
+
+    import envs  # noqa: F401  (registers the envs in this worker)
+    from embodied.agent import Agent, NullTracer, Tracer
+    from embodied.episode import EpisodeConfig, make_perceiver, make_planner, make_registry
+    from embodied.evaluation.perturb import Perturber
+    from embodied.recorder import Recorder
+    from perception.describe import describe
+
+    config = EpisodeConfig(spec.family, spec.seed, spec.instruction, options.planner, options.llm, options.perception)
+    env = gym.make(
+        ENV_IDS[options.env],
+        task=spec.family,
+        seed=spec.seed,
+        instruction=spec.instruction,
+        max_steps=options.max_steps,
+        modalities=("rgb", "depth"),
+        terminate_on_success=False,  # the agent must verify and say done itself; success is judged at the end
+    )
+    folder = Path(out_dir) / "episodes" / spec.id.replace("/", "-")
+    recorder = Recorder(folder, video=options.video) if options.record else None
+    tracer: Tracer = recorder if recorder is not None else NullTracer()
+    perturber = None
+    if spec.perturbation:
+        perturber = Perturber(tracer, env, spec.perturbation, np.random.default_rng([spec.seed, 99]))
+        tracer = perturber
+    try:
+        agent = Agent(
+            make_planner(config), make_registry(), make_perceiver(options.perception, env), describe, tracer=tracer
+        )
+        result = agent.run(env, seed=spec.seed)
+    finally:
+        env.close()
+    row: dict[str, Any] = {**asdict(spec), **{k: v for k, v in asdict(result).items() if k != "stats"}}
+    row["control_steps"] = result.stats.get("control_steps", 0)
+    row["perturbation_applied"] = perturber.applied if perturber else None
+    if recorder is not None:
+        row["report"] = str(recorder.finish(row)["report"])
+    return row
+
+
+def failed_row(spec: EpisodeSpec, reason: str) -> dict[str, Any]:
+    """The row of an episode whose worker crashed or hung."""
+    return {
+        **asdict(spec),
+        "success": False,
+        "verified": False,
+        "reason": reason,
+        "turns": 0,
+        "skill_calls": 0,
+        "sim_time_s": 0.0,
+        "wall_time_s": 0.0,
+        "worker_failure": True,
+    }
+
+
+def _worker(spec: EpisodeSpec, options: EvalOptions, out_dir: str, results: Any) -> None:
+    try:
+        results.put(run_episode(spec, options, out_dir))
+    except Exception as e:  # noqa: BLE001 - any failure becomes this episode's failed row
+        results.put(failed_row(spec, f"episode raised {type(e).__name__}: {e}"))
+
+
+class ResultsFile:
+    """``results.jsonl``: one row per finished episode, appended and flushed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        rows = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed run: that episode is simply run again
+        return rows
+
+    def done_ids(self) -> set[str]:
+        return {r["id"] for r in self.rows()}
+
+    def append(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+
+
+OnResult = Callable[[dict[str, Any]], None]
+
+
+def run_local(specs: list[EpisodeSpec], options: EvalOptions, out_dir: Path, workers: int, on_result: OnResult) -> None:
+    """Each episode in its own spawned process, ``workers`` at a time, killed after ``timeout_s``."""
+    ctx = mp.get_context("spawn")
+    results: Any = ctx.Queue()
+    pending = list(specs)
+    running: dict[str, tuple[Any, EpisodeSpec, float]] = {}
+    while pending or running:
+        while pending and len(running) < workers:
+            spec = pending.pop(0)
+            proc = ctx.Process(target=_worker, args=(spec, options, str(out_dir), results), daemon=True)
+            proc.start()
+            running[spec.id] = (proc, spec, time.monotonic())
+        try:
+            row = results.get(timeout=0.2)
+        except queue.Empty:
+            row = None
+        if row is not None:
+            proc, _, _ = running.pop(row["id"])
+            proc.join(timeout=30)
+            on_result(row)
+        for sid, (proc, spec, started) in list(running.items()):
+            if time.monotonic() - started > options.timeout_s:
+                proc.kill()
+                proc.join()
+                running.pop(sid)
+                on_result(failed_row(spec, f"timed out after {options.timeout_s:.0f} s"))
+            elif not proc.is_alive() and proc.exitcode not in (0, None) and results.empty():
+                running.pop(sid)
+                on_result(failed_row(spec, f"worker crashed (exit code {proc.exitcode})"))
+
+
+def run_ray(specs: list[EpisodeSpec], options: EvalOptions, out_dir: Path, address: str, on_result: OnResult) -> None:
+    """Each episode as a Ray task; ``address`` ``local`` starts a local Ray instance."""
+    try:
+        import ray
+    except ImportError as e:
+        raise DependencyNotInstalled("ray", "ray", "distributed evaluation (--ray)") from e
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address != "local":
+            kwargs["address"] = address
+        ray.init(**kwargs)
+    remote = ray.remote(max_retries=0)(run_episode)
+    try:
+        refs = {remote.remote(spec, options, str(out_dir)): (spec, time.monotonic()) for spec in specs}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+            for ref in ready:
+                spec, _ = refs.pop(ref)
+                try:
+                    on_result(ray.get(ref))
+                except Exception as e:  # noqa: BLE001 - a task failure is this episode's failure
+                    on_result(failed_row(spec, f"ray task failed: {type(e).__name__}: {e}"))
+            for ref, (spec, started) in list(refs.items()):
+                if time.monotonic() - started > options.timeout_s:
+                    ray.cancel(ref, force=True)
+                    refs.pop(ref)
+                    on_result(failed_row(spec, f"timed out after {options.timeout_s:.0f} s"))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def evaluate(
+    specs: Iterable[EpisodeSpec],
+    options: EvalOptions,
+    out_dir: Path,
+    workers: int = 1,
+    ray_address: str | None = None,
+    on_result: OnResult | None = None,
+) -> list[dict[str, Any]]:
+    """Run the episodes not yet in ``out_dir/results.jsonl``; returns every row (old and new)."""
+    results = ResultsFile(out_dir / "results.jsonl")
+    done = results.done_ids()
+    todo = [s for s in specs if s.id not in done]
+
+    def record(row: dict[str, Any]) -> None:
+        results.append(row)
+        if on_result is not None:
+            on_result(row)
+
+    if todo:
+        if ray_address:
+            run_ray(todo, options, out_dir, ray_address, record)
+        else:
+            run_local(todo, options, out_dir, max(1, workers), record)
+    return results.rows()

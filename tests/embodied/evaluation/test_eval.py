@@ -1,0 +1,118 @@
+"""Evaluation: suites, parallel local and Ray runners, resumability, failures as rows, reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from embodied.evaluation.report import results_markdown, summarise, wilson, write_reports
+from embodied.evaluation.runner import EvalOptions, evaluate
+from embodied.evaluation.suites import EpisodeSpec, build_suite
+from embodied.instructions import parse_instruction
+from envs.tasks import FAMILIES, ObjectState, WorldState, sample_task
+from perception.ground_truth import scene_from_world
+
+GT = EvalOptions(planner="classical", perception="ground_truth", timeout_s=300)
+
+
+def test_suites_are_deterministic_and_complete():
+    standard = build_suite("standard", 3)
+    assert len(standard) == 3 * len(FAMILIES) and standard == build_suite("standard", 3)
+    assert len({s.id for s in standard}) == len(standard)
+    perturb = build_suite("perturb", 2)
+    assert {s.perturbation for s in perturb} == {"knock_off", "move_target"}
+    with pytest.raises(ValueError, match="suites are"):
+        build_suite("olympics", 1)
+
+
+def test_paraphrases_are_new_wordings_of_the_same_goal():
+    for spec in build_suite("paraphrase", 6):
+        task = sample_task(spec.family, spec.seed)
+        templates = [t.split("{")[0] for t in FAMILIES[spec.family].templates]
+        assert spec.instruction and spec.instruction != task.instruction
+        ws = WorldState({o.name: ObjectState(o, (o.pos[0], o.pos[1], 0.0), o.yaw) for o in task.scene.objects})
+        assert set(parse_instruction(spec.instruction, scene_from_world(ws))) == set(task.goal), spec
+        if spec.family != "spatial_reference":
+            assert not any(t and spec.instruction.startswith(t) for t in templates if len(t) > 12), spec
+
+
+def test_wilson_interval():
+    lo, hi = wilson(49, 50)
+    assert 0.89 < lo < 0.9 and hi > 0.99
+    assert wilson(0, 0) == (0.0, 0.0)
+
+
+@pytest.mark.slow
+def test_local_run_streams_results_and_resumes(tmp_path):
+    specs = build_suite("standard", 1, ("stack", "push_to_region"))
+    seen: list[str] = []
+    rows = evaluate(specs, GT, tmp_path, workers=2, on_result=lambda r: seen.append(r["id"]))
+    assert sorted(seen) == sorted(s.id for s in specs)
+    assert all(r["success"] for r in rows), rows
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 2
+    again: list[str] = []
+    rows = evaluate(specs, GT, tmp_path, workers=2, on_result=lambda r: again.append(r["id"]))
+    assert again == [] and len(rows) == 2  # nothing re-run
+    md, report = write_reports(tmp_path, rows, "test")
+    assert "| **all** | 2 | 100.0%" in md.read_text()
+    assert "data:image/png;base64," in report.read_text()
+
+
+@pytest.mark.slow
+def test_crashing_and_hanging_episodes_become_failed_rows(tmp_path):
+    broken = EpisodeSpec("standard/juggling/0", "standard", "juggling", 0)
+    slow = build_suite("standard", 1, ("clear_table",))[0]
+    options = EvalOptions(planner="classical", perception="ground_truth", timeout_s=3)
+    rows = {r["id"]: r for r in evaluate([broken, slow], options, tmp_path, workers=2)}
+    assert rows[broken.id]["success"] is False and "episode raised" in rows[broken.id]["reason"]
+    assert rows[slow.id]["success"] is False and "timed out after 3 s" in rows[slow.id]["reason"]
+    assert "juggling" in results_markdown(list(rows.values()), "t")
+
+
+@pytest.mark.slow
+def test_ray_local_gives_the_same_results(tmp_path):
+    pytest.importorskip("ray")
+    specs = build_suite("standard", 1, ("stack",))
+    local = evaluate(specs, GT, tmp_path / "local", workers=1)
+    remote = evaluate(specs, GT, tmp_path / "ray", ray_address="local")
+    keys = ("id", "success", "turns", "skill_calls", "goal_atoms", "control_steps")
+    assert [{k: r[k] for k in keys} for r in local] == [{k: r[k] for k in keys} for r in remote]
+
+
+@pytest.mark.slow
+def test_a_disturbed_episode_is_recovered_by_replanning(tmp_path):
+    spec = EpisodeSpec("perturb/stack/0", "perturb", "stack", 3, None, "knock_off")
+    (row,) = evaluate([spec], GT, tmp_path, workers=1)
+    assert row["perturbation_applied"]["type"] == "knock_off"
+    assert row["success"], row
+    assert row["turns"] >= 2  # it had to notice and do the stack again
+    trace = (tmp_path / "episodes" / "perturb-stack-0" / "trace.jsonl").read_text().splitlines()
+    kinds = [json.loads(line)["kind"] for line in trace]
+    assert "perturbation" in kinds and kinds.count("verification") >= 1
+
+
+def test_summary_counts():
+    rows = [
+        {
+            "id": "a",
+            "family": "stack",
+            "success": True,
+            "turns": 1,
+            "skill_calls": 2,
+            "sim_time_s": 3,
+            "wall_time_s": 1,
+        },
+        {
+            "id": "b",
+            "family": "stack",
+            "success": False,
+            "turns": 3,
+            "skill_calls": 6,
+            "sim_time_s": 9,
+            "wall_time_s": 2,
+            "reason": "x",
+        },
+    ]
+    table = summarise(rows)
+    assert table["stack"]["success_rate"] == 0.5 and table["all"]["mean_turns"] == 2.0

@@ -1,0 +1,47 @@
+"""Real episode traces validate against the documented trace schema."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from embodied.agent import Agent, Budgets
+from embodied.planners.classical import ClassicalPlanner
+from embodied.primitives import default_registry
+from embodied.recorder import Recorder
+from embodied.trace_schema import TRACE_EVENT_SCHEMA
+from perception.describe import describe
+from perception.ground_truth import GroundTruthPerceiver
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("task", "instruction"), [("tower", None), ("stack", "make me a sandwich")])
+def test_episode_trace_matches_the_schema(make_env, tmp_path, task, instruction):
+    env = make_env(task=task, seed=3, modalities=())
+    recorder = Recorder(tmp_path, video=False)
+    agent = Agent(
+        ClassicalPlanner(),
+        default_registry(),
+        GroundTruthPerceiver(env),
+        describe,
+        tracer=recorder,
+        budgets=Budgets(max_turns=4),
+    )
+    result = agent.run(env, instruction=instruction, seed=3)
+    recorder.finish(vars(result))
+    validator = jsonschema.Draft202012Validator(TRACE_EVENT_SCHEMA)
+    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    for event in events:
+        validator.validate(event)
+    assert [e["i"] for e in events] == list(range(len(events)))
+    assert events[0]["kind"] == "episode_start" and events[-1]["kind"] == "episode_end"
+
+
+def test_the_schema_rejects_a_malformed_event():
+    validator = jsonschema.Draft202012Validator(TRACE_EVENT_SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({"i": 0, "t": 0.0, "frame": 0, "kind": "tool_result", "turn": 1, "name": "pick"})
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({"i": 0, "t": 0.0, "frame": 0, "kind": "dance"})
