@@ -107,6 +107,7 @@ class _Episode:
     goal: tuple[Atom, ...] = ()
     verified: bool = False
     reason: str = ""
+    sim0: float = 0.0
 
 
 class Agent:
@@ -142,11 +143,14 @@ class Agent:
     ) -> EpisodeResult:
         """Reset ``env`` (``seed``, ``options``) and pursue ``instruction`` (default: the task's own)."""
         obs, info = env.reset(seed=seed, options=options)
-        instruction = instruction or str(info["instruction"])
-        driver = EnvDriver(env, self.perceiver, obs, info, on_step=self.tracer.on_step)
-        ep = _Episode(instruction, driver, time.perf_counter())
-        self.tracer.set_overlay(instruction=instruction)
         self.tracer.on_step(obs, info)
+        return self.pursue(env, obs, info, instruction or str(info["instruction"]))
+
+    def pursue(self, env: Any, obs: dict[str, Any], info: dict[str, Any], instruction: str) -> EpisodeResult:
+        """Pursue ``instruction`` from the env's current state, without a reset (one link of a task chain)."""
+        driver = EnvDriver(env, self.perceiver, obs, info, on_step=self.tracer.on_step)
+        ep = _Episode(instruction, driver, time.perf_counter(), sim0=float(info.get("sim_time", 0.0)))
+        self.tracer.set_overlay(instruction=instruction, subgoal="", skill="", thought="")
         self.tracer.event("episode_start", instruction=instruction, planner=self.planner.name)
         interrupted = False
         try:
@@ -305,7 +309,7 @@ class Agent:
 
     @staticmethod
     def _sim_time(ep: _Episode) -> float:
-        return float(ep.driver.info.get("sim_time", 0.0))
+        return float(ep.driver.info.get("sim_time", 0.0)) - ep.sim0
 
     def _result(self, ep: _Episode, interrupted: bool) -> EpisodeResult:
         return EpisodeResult(

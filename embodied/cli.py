@@ -211,6 +211,67 @@ def evaluate_cmd(
     console.print(f" report   {report}", soft_wrap=True, highlight=False)
 
 
+BENCHMARKS: dict[str, list[str]] = {
+    # script -> arguments of the quick run (`embodied bench --quick`)
+    "sim_overhead": ["--rounds", "5", "--full-steps", "100"],
+    "perception": ["--scenes", "20"],
+    "skills": ["--episodes", "5"],
+    "agent": ["--seeds", "2", "--repeats", "5"],
+    "recording": ["--rounds", "1"],
+    "eval_throughput": ["--episodes", "2"],
+    "backends": ["--seeds", "1"],
+}
+
+
+@app.command("bench")
+def bench(
+    quick: Annotated[bool, typer.Option(help="small runs (minutes) instead of the full ones")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="run only these benchmarks (repeatable)")] = None,
+) -> None:
+    """Run every benchmark in benchmarks/ and collect the figures in benchmarks/results.md."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    unknown = sorted(set(only or ()) - set(BENCHMARKS))
+    if unknown:
+        _fail_usage(f"unknown benchmarks {unknown}; valid: {', '.join(BENCHMARKS)}")
+    failed = []
+    for name, quick_args in BENCHMARKS.items():
+        if only and name not in only:
+            continue
+        if not (root / "benchmarks" / f"{name}.py").is_file():
+            console.print(f"[yellow]skip[/] {name}: benchmarks/{name}.py not found")
+            continue
+        console.print(f"[bold]bench[/] {name}")
+        cmd = [sys.executable, "-m", f"benchmarks.{name}", *(quick_args if quick else [])]
+        if subprocess.run(cmd, cwd=root, check=False).returncode != 0:
+            failed.append(name)
+    path = _write_bench_summary(root / "benchmarks")
+    console.print(f" summary  {path}", soft_wrap=True, highlight=False)
+    if failed:
+        console.print(f"[bold red]failed:[/] {', '.join(failed)}")
+        raise typer.Exit(code=1)
+
+
+def _write_bench_summary(folder: Path) -> Path:
+    import json
+    import platform
+
+    lines = ["# Benchmark results", "", f"Collected from `benchmarks/results/*.json` on {platform.machine()}.", ""]
+    for path in sorted((folder / "results").glob("*.json")):
+        data = json.loads(path.read_text())
+        lines += [f"## {path.stem}", "", "| figure | value |", "| --- | --- |"]
+        for key, value in data.items():
+            if isinstance(value, bool | int | float | str):
+                shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+                lines.append(f"| {key} | {shown} |")
+        lines.append("")
+    out = folder / "results.md"
+    out.write_text("\n".join(lines))
+    return out
+
+
 @app.command("tasks")
 def list_tasks() -> None:
     """List the task families and an example instruction of each."""

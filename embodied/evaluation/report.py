@@ -64,6 +64,12 @@ def results_markdown(rows: list[dict[str, Any]], title: str) -> str:
             f"{100 * s['ci_high']:.0f}% | {s['mean_turns']:.1f} | {s['mean_skill_calls']:.1f} | "
             f"{s['mean_sim_time_s']:.1f} | {s['mean_wall_time_s']:.1f} |"
         )
+    chains = [r["chain_length"] for r in rows if "chain_length" in r]
+    if chains:
+        lines += [
+            "",
+            f"Tasks completed in a row, mean over {len(chains)} chains: {sum(chains) / len(chains):.2f} of 5.",
+        ]
     failures = [r for r in rows if not r["success"]]
     if failures:
         lines += ["", "## Failed episodes", ""]

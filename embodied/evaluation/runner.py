@@ -63,7 +63,7 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
     config = EpisodeConfig(spec.family, spec.seed, spec.instruction, options.planner, options.llm, options.perception)
     env = gym.make(
         ENV_IDS[options.env],
-        task=spec.family,
+        task="stack" if spec.suite == "chains" else spec.family,  # a chain brings its own scene
         seed=spec.seed,
         instruction=spec.instruction,
         max_steps=options.max_steps,
@@ -81,15 +81,68 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
         agent = Agent(
             make_planner(config), make_registry(), make_perceiver(options.perception, env), describe, tracer=tracer
         )
-        result = agent.run(env, seed=spec.seed)
+        if spec.suite == "chains":
+            row = _run_chain(agent, env, spec)
+        else:
+            result = agent.run(env, seed=spec.seed)
+            row = {**asdict(spec), **{k: v for k, v in asdict(result).items() if k != "stats"}}
+            row["control_steps"] = result.stats.get("control_steps", 0)
     finally:
         env.close()
-    row: dict[str, Any] = {**asdict(spec), **{k: v for k, v in asdict(result).items() if k != "stats"}}
-    row["control_steps"] = result.stats.get("control_steps", 0)
     row["perturbation_applied"] = perturber.applied if perturber else None
     if recorder is not None:
         row["report"] = str(recorder.finish(row)["report"])
     return row
+
+
+def _run_chain(agent: Any, env: Any, spec: EpisodeSpec) -> dict[str, Any]:
+    """Pursue the chain's tasks in a row without a reset; stop at the first failed link."""
+    from envs.tasks.chains import sample_chain
+
+    tasks = sample_chain(spec.seed)
+    obs, info = env.reset(seed=spec.seed, options={"task": tasks[0]})
+    agent.tracer.on_step(obs, info)
+    last = _LastStep(agent.tracer, obs, info)
+    agent.tracer = last
+    links, totals = [], {"turns": 0, "skill_calls": 0, "sim_time_s": 0.0, "wall_time_s": 0.0}
+    for i, task in enumerate(tasks):
+        if i:
+            env.unwrapped.with_task(task)
+        result = agent.pursue(env, last.obs, last.info, task.instruction)
+        ok = bool(env.unwrapped.task.success(env.unwrapped.world_state()))  # ground truth, judged here
+        links.append({"instruction": task.instruction, "success": ok, "reason": result.reason})
+        for key in totals:
+            totals[key] += getattr(result, key)
+        if not ok:
+            break
+    chain_length = sum(link["success"] for link in links)  # links stop at the first failure
+    return {
+        **asdict(spec),
+        **totals,
+        "success": chain_length == len(tasks),
+        "verified": chain_length == len(tasks),
+        "reason": links[-1]["reason"] if chain_length < len(tasks) else f"all {len(tasks)} tasks in a row",
+        "chain_length": chain_length,
+        "links": links,
+        "planner": agent.planner.name,
+    }
+
+
+class _LastStep:
+    """Tracer wrapper that remembers the latest observation (the next chain link starts from it)."""
+
+    def __init__(self, inner: Any, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        self.inner, self.obs, self.info = inner, obs, info
+
+    def event(self, kind: str, **data: Any) -> None:
+        self.inner.event(kind, **data)
+
+    def set_overlay(self, **fields: str) -> None:
+        self.inner.set_overlay(**fields)
+
+    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        self.obs, self.info = obs, info
+        self.inner.on_step(obs, info)
 
 
 def failed_row(spec: EpisodeSpec, reason: str) -> dict[str, Any]:

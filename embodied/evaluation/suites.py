@@ -3,7 +3,9 @@
 * ``standard`` - every task family x N seeds, the family's own wording;
 * ``paraphrase`` - the same scenes and goals, worded in ways the templates never use;
 * ``perturb`` - a disturbance mid-episode (a just-placed block knocked off, or the target block
-  moved while the robot reaches for it) that needs verification and replanning to recover.
+  moved while the robot reaches for it) that needs verification and replanning to recover;
+* ``chains`` - five tasks in a row in one scene without a reset (CALVIN-style); ``episodes`` is
+  the number of chains, and a chain succeeds when all five do.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 
 from envs.tasks import FAMILIES, TaskInstance, sample_task
 
-SUITES = ("standard", "paraphrase", "perturb")
+SUITES = ("standard", "paraphrase", "perturb", "chains")
 PERTURBATIONS = ("knock_off", "move_target")
 
 
@@ -89,6 +91,8 @@ def build_suite(name: str, episodes: int, families: tuple[str, ...] | None = Non
         raise ValueError(f"unknown suite {name!r}; suites are: {', '.join(SUITES)}")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if name == "chains":
+        return [EpisodeSpec(f"chains/chain/{seed}", name, "chain", seed) for seed in range(episodes)]
     chosen = families or tuple(sorted(FAMILIES))
     specs = []
     for family in chosen:

@@ -116,3 +116,22 @@ def test_summary_counts():
     ]
     table = summarise(rows)
     assert table["stack"]["success_rate"] == 0.5 and table["all"]["mean_turns"] == 2.0
+
+
+def test_chains_are_feasible_sequences_on_one_scene():
+    from envs.tasks.chains import sample_chain
+
+    for seed in range(20):
+        chain = sample_chain(seed)
+        assert len(chain) == 5 and len({t.scene for t in chain}) == 1
+        goals = [t.goal[0] for t in chain]
+        assert all(a != b for a, b in zip(goals, goals[1:], strict=False))  # no link is already done
+
+
+@pytest.mark.slow
+def test_a_chain_runs_five_tasks_without_reset(tmp_path):
+    (row,) = evaluate(build_suite("chains", 1), GT, tmp_path, workers=1)
+    assert row["chain_length"] == len([link for link in row["links"] if link["success"]])
+    assert row["success"] == (row["chain_length"] == 5)
+    assert row["chain_length"] >= 1, row
+    assert "in a row" in results_markdown([row], "chains")
