@@ -199,7 +199,10 @@ def _lifted(
     near_hand = now is not None and math.hypot(now.position[0] - ee[0], now.position[1] - ee[1]) < 0.035
     if near_hand and now is not None and now.bottom > before.bottom + cfg.lift_height:
         return True
-    gone = relocate(scene, before, before.position, radius=0.03) is None
+    # A perceiver may still report the object where it stood because the hand now hides that spot
+    # ("remembered"); that is not a sighting.
+    still_there = relocate(scene, before, before.position, radius=0.03)
+    gone = still_there is None or still_there.name in scene.meta.get("remembered", ())
     return gone and float(ee[2]) > before.top + cfg.lift_height
 
 

@@ -1,21 +1,23 @@
 """The offline default planner: instruction -> goal atoms -> PDDL -> plan -> skill calls.
 
 Goal atoms come from :func:`embodied.instructions.parse_instruction` (or from an LLM in LLM+P);
-the state comes from the perceived scene graph; the plan comes from an existing planner through
-the Unified Planning library (``pyperplan`` in-process by default; ``fast-downward`` when the
-``up-fast-downward`` package is installed). Each turn it replans from what perception now
-reports and returns the calls up to the next placement, so a failed or undone step is simply
-planned again.
+the state comes from the perceived scene graph; the plan comes from an existing planner library:
+pyperplan in-process by default (with its operators in a fixed order, so plans are the same in
+every process), or any Unified Planning engine (``fast-downward`` when the ``up-fast-downward``
+package is installed). Each turn it replans from what perception now reports and returns the
+calls up to the next placement, so a failed or undone step is simply planned again.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from embodied.decision import Atom, Context, Decision, Subgoal, ToolCall
-from embodied.errors import EmbodiedError
+from embodied.errors import DependencyNotInstalled, EmbodiedError
 from embodied.instructions import parse_instruction
 from embodied.planners.pddl import DOMAIN, SKILL_OF_ACTION, TABLE_TARGET, problem
 from embodied.verification import format_atom, unmet
@@ -34,25 +36,58 @@ class PlanningError(EmbodiedError, RuntimeError):
 
 
 def solve(scene: SceneGraph, goal: tuple[Atom, ...], engine: str = "pyperplan") -> list[tuple[str, list[str]]]:
-    """A plan as ``[(action, [object names...]), ...]``; raises :class:`PlanningError`."""
-    from unified_planning.io import PDDLReader
-    from unified_planning.shortcuts import OneshotPlanner, get_environment
+    """A plan as ``[(action, [object names...]), ...]``; raises :class:`PlanningError`.
+
+    ``pyperplan`` (default) runs in-process with its operators in a fixed order, so the same scene
+    gives the same plan in every process; any other name is a Unified Planning engine
+    (``fast-downward`` with the ``up-fast-downward`` package).
+    """
+    text, names = problem(scene, goal)
+    steps = _solve_pyperplan(text) if engine == "pyperplan" else _solve_unified_planning(text, engine)
+    if steps is None:
+        raise PlanningError(f"no plan reaches {[format_atom(a) for a in goal]}")
+    return [(action, [names.get(a, a) for a in args]) for action, args in steps]
+
+
+def _solve_pyperplan(problem_text: str) -> list[tuple[str, list[str]]] | None:
+    from pyperplan import grounding
+    from pyperplan.heuristics.relaxation import hAddHeuristic
+    from pyperplan.pddl.parser import Parser
+    from pyperplan.search import greedy_best_first_search
+
+    with tempfile.TemporaryDirectory(prefix="embodied-pddl-") as tmp:
+        domain_file, problem_file = Path(tmp) / "domain.pddl", Path(tmp) / "problem.pddl"
+        domain_file.write_text(DOMAIN)
+        problem_file.write_text(problem_text)
+        try:
+            parser = Parser(str(domain_file), str(problem_file))
+            task = grounding.ground(parser.parse_problem(parser.parse_domain()))
+        except Exception as e:
+            raise PlanningError(f"the PDDL problem could not be parsed ({e})") from e
+    task.operators.sort(key=lambda op: op.name)  # grounding iterates sets: fix the order for determinism
+    plan = greedy_best_first_search(task, hAddHeuristic(task))
+    if plan is None:
+        return None
+    return [(parts[0], parts[1:]) for parts in (op.name.strip("()").split() for op in plan)]
+
+
+def _solve_unified_planning(problem_text: str, engine: str) -> list[tuple[str, list[str]]] | None:
+    try:
+        from unified_planning.io import PDDLReader
+        from unified_planning.shortcuts import OneshotPlanner, get_environment
+    except ImportError as e:
+        raise DependencyNotInstalled("unified-planning", "planners", f"the {engine!r} planning engine") from e
 
     get_environment().credits_stream = None
-    text, names = problem(scene, goal)
     try:
-        parsed = PDDLReader().parse_problem_string(DOMAIN, text)
+        parsed = PDDLReader().parse_problem_string(DOMAIN, problem_text)
     except Exception as e:
-        raise PlanningError(f"the PDDL problem could not be parsed ({e}); goal {goal}") from e
+        raise PlanningError(f"the PDDL problem could not be parsed ({e})") from e
     with OneshotPlanner(name=engine) as planner:
         result = planner.solve(parsed)
     if result.plan is None:
-        raise PlanningError(f"no plan reaches {[format_atom(a) for a in goal]} ({result.status.name})")
-    steps = []
-    for action in result.plan.actions:
-        args = [names.get(str(p), str(p)) for p in action.actual_parameters]
-        steps.append((action.action.name, args))
-    return steps
+        return None
+    return [(a.action.name, [str(p) for p in a.actual_parameters]) for a in result.plan.actions]
 
 
 def to_call(action: str, args: list[str]) -> ToolCall:

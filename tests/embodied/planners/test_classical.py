@@ -71,3 +71,30 @@ def test_a_goal_object_out_of_sight_is_looked_for_not_crashed_on():
     closed = SceneGraph(scene.objects, scene.relations, RobotState((0.5, 0, 0.2), 0.0, 0.035))
     decision = planner.decide(Context("stack the red block on the blue block", "", scene=closed))
     assert [c.name for c in decision.tool_calls] == ["open_gripper", "look"]
+
+
+def test_plans_are_the_same_in_every_process():
+    """pyperplan grounds through sets; the planner fixes the operator order so hash seeds don't matter."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from embodied.planners.classical import solve\n"
+        "from envs.tasks import sample_task, WorldState, ObjectState\n"
+        "from perception.ground_truth import scene_from_world\n"
+        "t = sample_task('sort_by_colour', 1)\n"
+        "ws = WorldState({o.name: ObjectState(o, (o.pos[0], o.pos[1], 0.0), o.yaw) for o in t.scene.objects})\n"
+        "print(solve(scene_from_world(ws), t.goal))\n"
+    )
+    plans = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(plans) == 1
