@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import math
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return table
 
 
-def results_markdown(rows: list[dict[str, Any]], title: str) -> str:
+def results_markdown(rows: list[dict[str, Any]], title: str, base: Path | None = None) -> str:
     lines = [
         f"# {title}",
         "",
@@ -74,7 +75,10 @@ def results_markdown(rows: list[dict[str, Any]], title: str) -> str:
     if failures:
         lines += ["", "## Failed episodes", ""]
         for r in sorted(failures, key=lambda r: r["id"]):
-            link = f" ([report]({Path(r['report']).name}))" if r.get("report") else ""
+            target = Path(r["report"]) if r.get("report") else None
+            if target is not None and base is not None:
+                target = Path(os.path.relpath(target, base))
+            link = f" ([report]({target}))" if target is not None else ""
             lines.append(f"- `{r['id']}`: {r['reason']}{link}")
     return "\n".join(lines) + "\n"
 
@@ -111,7 +115,7 @@ def _plots(rows: list[dict[str, Any]]) -> str:
 def write_reports(out_dir: Path, rows: list[dict[str, Any]], title: str) -> tuple[Path, Path]:
     """Write ``results.md`` and ``report.html`` into ``out_dir``."""
     md = out_dir / "results.md"
-    md.write_text(results_markdown(rows, title), encoding="utf-8")
+    md.write_text(results_markdown(rows, title, out_dir), encoding="utf-8")
     table_rows = []
     for family, s in summarise(rows).items():
         table_rows.append(
