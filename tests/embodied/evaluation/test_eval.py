@@ -72,13 +72,21 @@ def test_crashing_and_hanging_episodes_become_failed_rows(tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_local_gives_the_same_results(tmp_path):
-    pytest.importorskip("ray")
+def test_ray_local_gives_the_same_results_and_runs_every_suite(tmp_path):
+    ray = pytest.importorskip("ray")
     specs = build_suite("standard", 1, ("stack",))
     local = evaluate(specs, GT, tmp_path / "local", workers=1)
-    remote = evaluate(specs, GT, tmp_path / "ray", ray_address="local")
-    keys = ("id", "success", "turns", "skill_calls", "goal_atoms", "control_steps")
-    assert [{k: r[k] for k in keys} for r in local] == [{k: r[k] for k in keys} for r in remote]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = evaluate(specs, GT, tmp_path / "ray", ray_address="local")
+        keys = ("id", "success", "turns", "skill_calls", "goal_atoms", "control_steps")
+        assert [{k: r[k] for k in keys} for r in local] == [{k: r[k] for k in keys} for r in remote]
+        for suite in ("paraphrase", "perturb", "chains"):
+            families = None if suite == "chains" else ("stack",)
+            (row,) = evaluate(build_suite(suite, 1, families), GT, tmp_path / suite, ray_address="local")
+            assert row["suite"] == suite and "worker_failure" not in row, row
+    finally:
+        ray.shutdown()
 
 
 @pytest.mark.slow
