@@ -23,6 +23,7 @@ from embodied.planners.pddl import DOMAIN, SKILL_OF_ACTION, TABLE_TARGET, proble
 from embodied.verification import format_atom, unmet
 from envs.scene_spec import REGIONS
 from perception.scene_graph import SceneGraph
+from policies.lookup import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,9 @@ def solve(scene: SceneGraph, goal: tuple[Atom, ...], engine: str = "pyperplan") 
 
 def _solve_pyperplan(problem_text: str) -> list[tuple[str, list[str]]] | None:
     from pyperplan import grounding
-    from pyperplan.heuristics.relaxation import hAddHeuristic
+    from pyperplan.heuristics.relaxation import hMaxHeuristic
     from pyperplan.pddl.parser import Parser
-    from pyperplan.search import greedy_best_first_search
+    from pyperplan.search import astar_search
 
     with tempfile.TemporaryDirectory(prefix="embodied-pddl-") as tmp:
         domain_file, problem_file = Path(tmp) / "domain.pddl", Path(tmp) / "problem.pddl"
@@ -65,7 +66,7 @@ def _solve_pyperplan(problem_text: str) -> list[tuple[str, list[str]]] | None:
         except Exception as e:
             raise PlanningError(f"the PDDL problem could not be parsed ({e})") from e
     task.operators.sort(key=lambda op: op.name)  # grounding iterates sets: fix the order for determinism
-    plan = greedy_best_first_search(task, hAddHeuristic(task))
+    plan = astar_search(task, hMaxHeuristic(task))  # admissible: shortest plans, no needless detours
     if plan is None:
         return None
     return [(parts[0], parts[1:]) for parts in (op.name.strip("()").split() for op in plan)]
@@ -97,6 +98,7 @@ def to_call(action: str, args: list[str]) -> ToolCall:
     return ToolCall(skill, arguments)
 
 
+COVER_HEIGHT = 0.02  # metres: a block whose bottom is this high stands on something
 GRIPPER_OPEN_WIDTH = 0.07  # metres; narrower with nothing reported in the hand means something may be there
 
 
@@ -141,7 +143,9 @@ class ClassicalPlanner:
             {name for atom in goal for name in atom[1:] if name not in context.scene.names} - REGIONS.keys()
         )
         if missing:
-            return self._look_for(context.scene, missing, goal, subgoals)
+            if self._renamed(context.scene, missing, goal) is None:
+                return self._look_for(context.scene, missing, goal, subgoals)
+            return self.decide(context)  # the goal now names what perception calls those objects
         plan = solve(context.scene, goal, self.engine)
         chunk = []
         for action, args in plan:
@@ -164,14 +168,44 @@ class ClassicalPlanner:
         )
         return Decision(thoughts=thoughts, subgoals=active, tool_calls=calls, goal_atoms=goal)
 
+    def _renamed(self, scene: SceneGraph, missing: list[str], goal: tuple[Atom, ...]) -> tuple[Atom, ...] | None:
+        """Follow perception's renaming: a missing ``large green block`` is the one unclaimed green block.
+
+        A block's size class comes from its measured extent, which can change (tilted after a fall,
+        partly hidden), so its name may change while its colour and shape do not.
+        """
+        claimed = {name for atom in goal for name in atom[1:]}
+        mapping = {}
+        for name in missing:
+            same = [o.name for o in scene.objects if kind_of(o.name) == kind_of(name) and o.name not in claimed]
+            if len(same) != 1:
+                return None
+            mapping[name] = same[0]
+            claimed.add(same[0])
+        log.info("perception renamed %s", mapping)
+        self._goal = tuple((a[0], *(mapping.get(n, n) for n in a[1:])) for a in goal)
+        return self._goal
+
     def _look_for(
         self, scene: SceneGraph, missing: list[str], goal: tuple[Atom, ...], subgoals: tuple[Subgoal, ...]
     ) -> Decision:
-        """Goal objects perception does not report now: release what may be in the hand, then look."""
-        calls = [ToolCall("look")]
+        """Goal objects perception does not report now: uncover, release or look again.
+
+        A block resting high with nothing visible under it may hide the missing one: set it aside.
+        A gripper closed on nothing perceived may hold it: open it. Otherwise step back and look.
+        """
+        calls = [ToolCall("look", {"step_back": True})]  # the hand may hide it: move it out of view
         thoughts = f"I cannot see {', '.join(missing)} now"
         robot = scene.robot
-        if robot is not None and robot.holding is None and robot.gripper_width < GRIPPER_OPEN_WIDTH:
+        supported = {r.subject for r in scene.relations if r.predicate in ("on", "in")}
+        covering = [
+            o for o in scene.objects if o.shape == "block" and o.bottom > COVER_HEIGHT and o.name not in supported
+        ]
+        if covering:
+            top = covering[0].name
+            calls = [ToolCall("pick", {"object": top}), ToolCall("place", {"object": top, "target": TABLE_TARGET})]
+            thoughts += f"; the {top} rests on something I cannot see, so I set it aside to uncover it"
+        elif robot is not None and robot.holding is None and robot.gripper_width < GRIPPER_OPEN_WIDTH:
             calls.insert(0, ToolCall("open_gripper"))
             thoughts += " and the gripper is closed on something: I open it and look again"
         else:

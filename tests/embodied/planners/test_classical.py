@@ -66,7 +66,7 @@ def test_a_goal_object_out_of_sight_is_looked_for_not_crashed_on():
     scene = _blocks(("blue block", "blue", 0.5, 0.0, 0.0))
     planner = ClassicalPlanner(goal_source=lambda text, s: (("on", "red block", "blue block"),))
     decision = planner.decide(Context("stack the red block on the blue block", "", scene=scene))
-    assert [c.name for c in decision.tool_calls] == ["look"]
+    assert [c.name for c in decision.tool_calls] == ["look"] and decision.tool_calls[0].arguments == {"step_back": True}
     assert "red block" in decision.thoughts
     closed = SceneGraph(scene.objects, scene.relations, RobotState((0.5, 0, 0.2), 0.0, 0.035))
     decision = planner.decide(Context("stack the red block on the blue block", "", scene=closed))
@@ -98,3 +98,21 @@ def test_plans_are_the_same_in_every_process():
         for seed in ("1", "2", "3")
     }
     assert len(plans) == 1
+
+
+def test_a_goal_object_perception_renamed_is_followed_by_colour_and_shape():
+    # The goal was grounded on "large green block"; perception now calls it "green block".
+    scene = _blocks(("green block", "green", 0.6, 0.1, 0.0), ("red block", "red", 0.5, 0.0, 0.0))
+    planner = ClassicalPlanner(goal_source=lambda text, s: (("on", "large green block", "red block"),))
+    decision = planner.decide(Context("stack the large green block on the red block", "", scene=scene))
+    assert decision.goal_atoms == (("on", "green block", "red block"),)
+    assert decision.tool_calls[-1].arguments == {"object": "green block", "target": "red block"}
+
+
+def test_a_block_resting_on_something_unseen_is_set_aside_to_uncover_the_goal_object():
+    # The orange block is hidden under the green one; perception reports the green block 4.5 cm up.
+    scene = _blocks(("green block", "green", 0.5, 0.0, 0.045), ("purple block", "purple", 0.6, 0.1, 0.0))
+    planner = ClassicalPlanner(goal_source=lambda text, s: (("on", "orange block", "purple block"),))
+    decision = planner.decide(Context("stack the orange block on the purple block", "", scene=scene))
+    assert [c.name for c in decision.tool_calls] == ["pick", "place"]
+    assert decision.tool_calls[0].arguments == {"object": "green block"}
