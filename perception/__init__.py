@@ -12,6 +12,7 @@ from perception.ground_truth import GroundTruthPerceiver, scene_from_world
 from perception.relations import compute_relations
 from perception.scene_graph import DetectedObject, Perceiver, Relation, RobotState, SceneGraph
 from perception.vision import VisionPerceiver
+from perception.vlm import VLMPerceiver
 
 __all__ = [
     "DetectedObject",
@@ -20,6 +21,7 @@ __all__ = [
     "Relation",
     "RobotState",
     "SceneGraph",
+    "VLMPerceiver",
     "VisionPerceiver",
     "compute_relations",
     "describe",
