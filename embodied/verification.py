@@ -7,6 +7,7 @@ from embodied.planners.pddl import in_region
 from perception.scene_graph import Relation, SceneGraph
 
 TABLE_HEIGHT_TOLERANCE = 0.015
+STACKED_IN_CONTAINER = 0.03  # metres above a container's floor: a block there stands on another
 
 
 def atom_holds(scene: SceneGraph, atom: Atom) -> bool:
@@ -16,6 +17,8 @@ def atom_holds(scene: SceneGraph, atom: Atom) -> bool:
     pred, subject, obj = atom
     if scene.robot is not None and scene.robot.holding == subject:
         return False
+    if pred == "in" and scene.find(subject) is None:
+        return hidden_in(scene, obj)
     if pred in ("on", "in"):
         return Relation(subject, pred, obj) in scene.relations
     if pred == "in_region":
@@ -23,6 +26,21 @@ def atom_holds(scene: SceneGraph, atom: Atom) -> bool:
         on_table = thing is not None and abs(thing.bottom) <= TABLE_HEIGHT_TOLERANCE
         return on_table and thing is not None and in_region(thing.position, obj)
     return False
+
+
+def hidden_in(scene: SceneGraph, container: str) -> bool:
+    """Whether a block in ``container`` rests a block's height above its floor: something unseen is under it.
+
+    A block dropped into a bowl or the bin can land on one already there and hide it from every
+    camera; the one on top then stands too high to be on the container's floor.
+    """
+    box = scene.find(container)
+    if box is None:
+        return False
+    return any(
+        Relation(o.name, "in", container) in scene.relations and o.bottom > box.bottom + STACKED_IN_CONTAINER
+        for o in scene.objects
+    )
 
 
 def unmet(scene: SceneGraph, goal: tuple[Atom, ...]) -> tuple[Atom, ...]:

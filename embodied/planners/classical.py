@@ -140,13 +140,15 @@ class ClassicalPlanner:
                 goal_atoms=goal,
             )
         missing = sorted(
-            {name for atom in goal for name in atom[1:] if name not in context.scene.names} - REGIONS.keys()
+            {name for atom in open_atoms for name in atom[1:] if name not in context.scene.names} - REGIONS.keys()
         )
         if missing:
             if self._renamed(context.scene, missing, goal) is None:
                 return self._look_for(context.scene, missing, goal, subgoals)
             return self.decide(context)  # the goal now names what perception calls those objects
-        plan = solve(context.scene, goal, self.engine)
+        # Atoms about objects perception cannot see now but infers (hidden in a container) hold already.
+        visible = set(context.scene.names) | REGIONS.keys()
+        plan = solve(context.scene, tuple(a for a in goal if set(a[1:]) <= visible), self.engine)
         chunk = []
         for action, args in plan:
             chunk.append((action, args))

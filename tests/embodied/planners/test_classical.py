@@ -116,3 +116,17 @@ def test_a_block_resting_on_something_unseen_is_set_aside_to_uncover_the_goal_ob
     decision = planner.decide(Context("stack the orange block on the purple block", "", scene=scene))
     assert [c.name for c in decision.tool_calls] == ["pick", "place"]
     assert decision.tool_calls[0].arguments == {"object": "green block"}
+
+
+def test_a_goal_block_hidden_in_the_bin_counts_as_done_and_the_rest_is_planned():
+    objs = (
+        DetectedObject("bin", "grey", "bin", (0.55, 0.2, 0.06), (0.2, 0.26, 0.12)),
+        DetectedObject("yellow block", "yellow", "block", (0.55, 0.2, 0.07), (0.055,) * 3),  # on the hidden one
+        DetectedObject("blue block", "blue", "block", (0.45, -0.1, 0.0225), (0.045,) * 3),
+    )
+    scene = SceneGraph(objs, compute_relations(objs), RobotState((0.3, 0, 0.4), 0.0, 0.08))
+    goal = (("in", "orange block", "bin"), ("in", "yellow block", "bin"), ("in", "blue block", "bin"))
+    decision = ClassicalPlanner(goal_source=lambda t, s: goal).decide(
+        Context("clear the table into the bin", "", scene=scene)
+    )
+    assert [c.arguments["object"] for c in decision.tool_calls] == ["blue block", "blue block"]
