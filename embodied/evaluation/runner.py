@@ -23,6 +23,7 @@ import numpy as np
 
 from embodied.errors import DependencyNotInstalled
 from embodied.evaluation.suites import EpisodeSpec
+from envs.tasks.chains import CHAIN_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
         task="stack" if spec.suite == "chains" else spec.family,  # a chain brings its own scene
         seed=spec.seed,
         instruction=spec.instruction,
-        max_steps=options.max_steps,
+        max_steps=options.max_steps * (CHAIN_LENGTH if spec.suite == "chains" else 1),  # the budget is per task
         modalities=("rgb", "depth"),
         terminate_on_success=False,  # the agent must verify and say done itself; success is judged at the end
     )
