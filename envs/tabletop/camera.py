@@ -15,9 +15,10 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from envs.common import MODALITIES
 from envs.tabletop.gl import gl_context_class
 
-MODALITIES = ("rgb", "depth", "segmentation")
+__all__ = ["MODALITIES", "CameraRig"]
 
 
 class CameraRig:

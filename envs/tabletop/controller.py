@@ -10,41 +10,14 @@ position actuators then track the joint targets over the physics substeps.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
-from envs.tabletop.robot import ARM_JOINTS, FINGER_JOINTS, FINGER_OPEN, HOME_QPOS, TCP_SITE
+from envs.common import ARM_JOINTS, FINGER_JOINTS, FINGER_OPEN, HOME_QPOS, ControllerConfig, tcp_yaw
+from envs.tabletop.robot import TCP_SITE
 
-
-@dataclass(frozen=True)
-class ControllerConfig:
-    """Limits of the end-effector controller (metres, radians, per control step)."""
-
-    max_step_pos: float = 0.025
-    max_step_yaw: float = 0.25
-    max_lead: float = 0.05
-    workspace_low: tuple[float, float, float] = (0.20, -0.45, 0.005)
-    workspace_high: tuple[float, float, float] = (0.80, 0.45, 0.50)
-    yaw_limit: float = 1.6
-    damping: float = 0.05
-    nullspace_gain: float = 0.2
-
-    def __post_init__(self) -> None:
-        for field_name in ("max_step_pos", "max_step_yaw", "max_lead", "damping"):
-            if not getattr(self, field_name) > 0:
-                raise ValueError(f"ControllerConfig.{field_name} must be > 0, got {getattr(self, field_name)!r}")
-        if any(lo >= hi for lo, hi in zip(self.workspace_low, self.workspace_high, strict=True)):
-            raise ValueError(
-                f"ControllerConfig.workspace_low {self.workspace_low} must be below "
-                f"workspace_high {self.workspace_high}"
-            )
-
-
-def tcp_yaw(xmat: np.ndarray) -> float:
-    """Yaw of a fingers-down tool frame from its flattened rotation matrix."""
-    return math.atan2(xmat[3], xmat[0])
+__all__ = ["ControllerConfig", "EndEffectorController", "tcp_yaw"]
 
 
 def _down_rotation(yaw: float) -> np.ndarray:

@@ -15,7 +15,6 @@ success predicates and the privileged perception baseline only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -24,12 +23,24 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from envs.common import (
+    DEFAULT_CAMERAS,
+    FIRST_OBJECT_ID,
+    MAX_JOINT_SPEED,
+    MAX_OBJECTS,
+    MODALITIES,
+    ROBOT_ID,
+    TABLE_ID,
+    ControllerConfig,
+    make_observation_space,
+    tcp_yaw,
+)
 from envs.errors import PhysicsDivergence
 from envs.scene_spec import SceneSpec
-from envs.tabletop.camera import MODALITIES, CameraRig
-from envs.tabletop.controller import ControllerConfig, EndEffectorController, tcp_yaw
+from envs.tabletop.camera import CameraRig
+from envs.tabletop.controller import EndEffectorController
 from envs.tabletop.robot import FINGER_BODIES, TCP_SITE
-from envs.tabletop.scene import DEFAULT_CAMERAS, TIMESTEP, body_name, build_model
+from envs.tabletop.scene import TIMESTEP, body_name, build_model
 from envs.tasks import TaskInstance, WorldState, sample_task
 from envs.tasks.predicates import ObjectState
 
@@ -44,11 +55,6 @@ BAD_STATE_WARNINGS = [
         mujoco.mjtWarning.mjWARN_BADCTRL,
     )
 ]
-
-BACKGROUND_ID, TABLE_ID, ROBOT_ID, FIRST_OBJECT_ID = 0, 1, 2, 3
-MAX_OBJECTS = 16
-FAR_DEPTH = 100.0  # metres: the far clipping plane (background pixels read as this)
-MAX_JOINT_SPEED = 1e3  # rad/s or m/s: faster than this counts as a physics divergence
 
 
 class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
@@ -114,24 +120,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
 
     # ----------------------------------------------------------------- spaces
     def _make_observation_space(self) -> spaces.Dict:
-        h, w = self.image_size
-        per_cam: dict[str, Callable[[], spaces.Box]] = {
-            "rgb": lambda: spaces.Box(0, 255, (h, w, 3), np.uint8),
-            "depth": lambda: spaces.Box(0.0, FAR_DEPTH, (h, w), np.float32),
-            "segmentation": lambda: spaces.Box(0, FIRST_OBJECT_ID + MAX_OBJECTS, (h, w), np.int32),
-        }
-        proprio = spaces.Dict(
-            {
-                "ee_pos": spaces.Box(-2.0, 2.0, (3,), np.float64),
-                "ee_quat": spaces.Box(-1.0, 1.0, (4,), np.float64),
-                "ee_yaw": spaces.Box(-np.pi, np.pi, (1,), np.float64),
-                "gripper_width": spaces.Box(0.0, 0.1, (1,), np.float64),
-                "joint_pos": spaces.Box(-2 * np.pi, 2 * np.pi, (9,), np.float64),
-                "joint_vel": spaces.Box(-MAX_JOINT_SPEED, MAX_JOINT_SPEED, (9,), np.float64),
-            }
-        )
-        images = {m: spaces.Dict({c: per_cam[m]() for c in self.cameras}) for m in self.modalities}
-        return spaces.Dict({**images, "proprio": proprio})
+        return make_observation_space(self.cameras, self.image_size, self.modalities)
 
     # ------------------------------------------------------------ lifecycle
     def reset(

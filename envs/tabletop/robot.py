@@ -8,41 +8,27 @@ coarse but cheap to render in software, which is what a CPU-only machine needs.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import mujoco
 
-from envs.errors import AssetNotFound
+from envs.common import (
+    ARM_JOINTS,
+    FINGER_BODIES,
+    FINGER_JOINTS,
+    FINGER_OPEN,
+    HOME_QPOS,
+    TCP_OFFSET,
+    panda_urdf_path,
+)
 
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+__all__ = ["ARM_JOINTS", "FINGER_BODIES", "FINGER_JOINTS", "FINGER_OPEN", "HOME_QPOS", "TCP_OFFSET", "panda_urdf_path"]
+
 HAND_BODY = "panda_link7"  # the hand is fused into link 7 by MuJoCo's URDF import
-FINGER_BODIES = ("panda_leftfinger", "panda_rightfinger")
 TCP_SITE = "tcp"
-#: Tool centre point: between the fingertips, 0.107 m (flange) + 0.105 m below link 7.
-TCP_OFFSET = 0.107 + 0.105
-#: "Ready" pose: hand high and pulled back (TCP ~ (0.28, 0, 0.38)), out of the top camera's view.
-HOME_QPOS = (0.0, -0.9, 0.0, -2.7, 0.0, 1.8, math.pi / 4)
-FINGER_OPEN = 0.04  # metres of travel per finger (8 cm total opening)
 
 ARM_KP, ARM_KV, ARM_FORCE = 2000.0, 200.0, 300.0
 FINGER_KP, FINGER_KV, FINGER_FORCE = 500.0, 20.0, 40.0
 GRIP_FRICTION = (1.5, 0.02, 0.001)
-
-
-def panda_urdf_path() -> Path:
-    """Path of ``franka_panda/panda.urdf`` inside ``pybullet_data``."""
-    try:
-        import pybullet_data
-    except ImportError as e:
-        raise AssetNotFound(
-            "the Panda robot model ships in the `pybullet` package (pybullet_data); "
-            "install it with `pip install pybullet` or `pip install -e .`"
-        ) from e
-    path = Path(pybullet_data.getDataPath()) / "franka_panda" / "panda.urdf"
-    if not path.is_file():
-        raise AssetNotFound(f"{path} is missing; reinstall pybullet (`pip install --force-reinstall pybullet`)")
-    return path
 
 
 def load_panda_spec() -> mujoco.MjSpec:

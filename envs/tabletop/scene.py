@@ -9,11 +9,10 @@ segmentation map back to scene names.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import mujoco
-import numpy as np
 
+from envs.common import DEFAULT_CAMERAS, CameraSpec, camera_lookat_axes
 from envs.scene_spec import (
     BIN_HALF_EXTENTS,
     BOWL_HEIGHT,
@@ -25,6 +24,8 @@ from envs.scene_spec import (
 )
 from envs.tabletop.robot import load_panda_spec
 
+__all__ = ["DEFAULT_CAMERAS", "CameraSpec", "body_name", "build_model", "build_spec"]
+
 TIMESTEP = 0.002
 TABLE_HALF = (0.55, 0.55, 0.375)  # table box half-extents; top surface at z = 0
 TABLE_CENTRE_X = 0.42
@@ -34,34 +35,12 @@ OBJECT_FRICTION = (1.5, 0.02, 0.001)
 WALL_THICKNESS = WALL_THICKNESS_M
 
 
-@dataclass(frozen=True)
-class CameraSpec:
-    """A fixed camera looking from ``pos`` at ``target`` with vertical field of view ``fovy`` (deg)."""
-
-    name: str
-    pos: tuple[float, float, float]
-    target: tuple[float, float, float]
-    fovy: float = 45.0
-    up: tuple[float, float, float] = (0.0, 0.0, 1.0)
-
-
-DEFAULT_CAMERAS: tuple[CameraSpec, ...] = (
-    CameraSpec("front", pos=(1.32, 0.0, 0.78), target=(0.42, 0.0, 0.05), fovy=50.0),
-    CameraSpec("top", pos=(0.52, 0.0, 1.05), target=(0.52, 0.0, 0.0), fovy=44.0, up=(1.0, 0.0, 0.0)),
-)
-
-
 def body_name(obj_name: str) -> str:
     return f"obj:{obj_name}"
 
 
 def _lookat_xyaxes(cam: CameraSpec) -> list[float]:
-    pos, target, up = (np.asarray(v, dtype=float) for v in (cam.pos, cam.target, cam.up))
-    forward = target - pos
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, up)
-    right /= np.linalg.norm(right)
-    cam_up = np.cross(right, forward)
+    right, cam_up, _ = camera_lookat_axes(cam)
     return [*right.tolist(), *cam_up.tolist()]
 
 
