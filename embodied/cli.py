@@ -27,6 +27,7 @@ console = Console()
 
 class EnvName(StrEnum):
     tabletop = "tabletop"
+    pybullet = "pybullet"
 
 
 @app.callback()
@@ -86,9 +87,9 @@ def run(
     """Run one episode with the agent and write its folder (video.mp4, trace.jsonl, episode.json)."""
     import gymnasium as gym
 
-    import envs
+    import envs  # noqa: F401  (registers the envs)
     from embodied.agent import Agent
-    from embodied.episode import EpisodeConfig, make_perceiver, make_planner, make_registry, make_task
+    from embodied.episode import ENV_IDS, EpisodeConfig, make_perceiver, make_planner, make_registry, make_task
     from embodied.recorder import Recorder
     from perception.describe import describe
 
@@ -103,7 +104,10 @@ def run(
     # The agent decides when it is done (verified from perception); the env does not end the episode
     # on success, so ground truth never leaks into the loop. Success is judged at the end.
     gym_env = gym.make(
-        envs.TABLETOP_ID, task=task if config.is_family else "stack", max_steps=max_steps, terminate_on_success=False
+        ENV_IDS[env.value],
+        task=task if config.is_family else "stack",
+        max_steps=max_steps,
+        terminate_on_success=False,
     )
     label = task if config.is_family else "instruction"
     folder = out / f"{datetime.now():%Y%m%d-%H%M%S}-{label}-{seed}"

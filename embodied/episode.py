@@ -21,6 +21,7 @@ from envs.tasks import FAMILIES, ObjectState, TaskInstance, WorldState, sample_t
 from perception.ground_truth import scene_from_world
 from perception.scene_graph import Perceiver
 
+ENV_IDS = {"tabletop": "embodied/Tabletop-v0", "pybullet": "embodied/PybulletTabletop-v0"}
 PLANNERS = ("classical", "llm", "llm+p", "auto")
 PERCEPTIONS = ("vision", "ground_truth")
 SCENE_SEARCH_TRIES = 400

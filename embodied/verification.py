@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from embodied.decision import Atom
-from embodied.planners.pddl import in_region
+from embodied.planners.pddl import TABLE_HEIGHT_TOLERANCE, in_region
 from perception.scene_graph import Relation, SceneGraph
 
-TABLE_HEIGHT_TOLERANCE = 0.015
 STACKED_IN_CONTAINER = 0.03  # metres above a container's floor: a block there stands on another
 
 

@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from embodied.episode import ENV_IDS
 from embodied.errors import DependencyNotInstalled
 from embodied.evaluation.suites import EpisodeSpec
 from envs.tasks.chains import CHAIN_LENGTH
 
 log = logging.getLogger(__name__)
-
-ENV_IDS = {"tabletop": "embodied/Tabletop-v0", "pybullet": "embodied/PybulletTabletop-v0"}
 
 
 @dataclass(frozen=True)

@@ -149,6 +149,14 @@ class ClassicalPlanner:
         # Atoms about objects perception cannot see now but infers (hidden in a container) hold already.
         visible = set(context.scene.names) | REGIONS.keys()
         plan = solve(context.scene, tuple(a for a in goal if set(a[1:]) <= visible), self.engine)
+        if not plan:  # the planner's state model says done while perception disagrees: look again
+            why = f"perception shows {', '.join(map(format_atom, open_atoms))} open but the plan is empty"
+            return Decision(
+                thoughts=f"{why}; I step back and look again.",
+                subgoals=subgoals,
+                tool_calls=(ToolCall("look", {"step_back": True}),),
+                goal_atoms=goal,
+            )
         chunk = []
         for action, args in plan:
             chunk.append((action, args))

@@ -59,6 +59,7 @@ SKILL_OF_ACTION: dict[str, tuple[str, dict[str, int]]] = {
     "put-down": ("place", {"object": 0, "target": -1}),  # set aside in the front region
     "push": ("push", {"object": 0, "region": 1}),
 }
+TABLE_HEIGHT_TOLERANCE = 0.015  # metres: a block's bottom this close to z = 0 rests on the table
 TABLE_TARGET = "front"  # where a block that is in the way gets set down
 
 
@@ -100,7 +101,8 @@ def problem(scene: SceneGraph, goal: tuple[Atom, ...]) -> tuple[str, dict[str, s
         if o.name not in below and not held:
             init.append(f"(clear {symbol(o.name)})")
     for o in scene.objects:
-        if o.shape == "block" and o.name not in resting:
+        # Only a block resting on the table is in a region (as verification requires).
+        if o.shape == "block" and o.name not in resting and abs(o.bottom) <= TABLE_HEIGHT_TOLERANCE:
             init += [f"(in_region {symbol(o.name)} {symbol(r)})" for r in REGIONS if in_region(o.position, r)]
     goals = [f"({a[0]} {symbol(a[1])} {symbol(a[2])})" for a in goal]
     text = (
