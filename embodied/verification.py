@@ -5,6 +5,7 @@ from __future__ import annotations
 from embodied.decision import Atom
 from embodied.planners.pddl import TABLE_HEIGHT_TOLERANCE, in_region
 from perception.scene_graph import Relation, SceneGraph
+from policies.lookup import kind_of
 
 STACKED_IN_CONTAINER = 0.03  # metres above a container's floor: a block there stands on another
 
@@ -17,7 +18,7 @@ def atom_holds(scene: SceneGraph, atom: Atom) -> bool:
     if scene.robot is not None and scene.robot.holding == subject:
         return False
     if pred == "in" and scene.find(subject) is None:
-        return hidden_in(scene, obj)
+        return hidden_in(scene, obj) or merged_in(scene, subject, obj)
     if pred in ("on", "in"):
         return Relation(subject, pred, obj) in scene.relations
     if pred == "in_region":
@@ -38,6 +39,18 @@ def hidden_in(scene: SceneGraph, container: str) -> bool:
         return False
     return any(
         Relation(o.name, "in", container) in scene.relations and o.bottom > box.bottom + STACKED_IN_CONTAINER
+        for o in scene.objects
+    )
+
+
+def merged_in(scene: SceneGraph, subject: str, container: str) -> bool:
+    """Whether a block of ``subject``'s colour and shape is in ``container``: the two may touch and look like one.
+
+    From pixels, two same-coloured blocks side by side in a container form one blob; when one is
+    out of sight and its look-alike is in that container, the unseen one is taken to be there too.
+    """
+    return any(
+        kind_of(o.name) == kind_of(subject) and Relation(o.name, "in", container) in scene.relations
         for o in scene.objects
     )
 

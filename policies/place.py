@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from envs.scene_spec import REGIONS, WORKSPACE_X
-from perception.scene_graph import DetectedObject, SceneGraph
+from perception.scene_graph import DetectedObject, Relation, SceneGraph
 from policies.clearance import roomiest_heading
 from policies.driver import EnvDriver, PolicyResult
 from policies.grasp import GraspConfig, held_object, hidden_in_hand, pick, travel_height, travel_to
@@ -92,6 +92,9 @@ def free_spot(scene: SceneGraph, region: str, moving: str) -> tuple[float, float
     return max(((float(x), float(y)) for x in xs for y in ys), key=score)
 
 
+WALL_MARGIN = 0.012  # metres kept from a container's wall
+
+
 def release_point(scene: SceneGraph, obj: DetectedObject, target: str) -> np.ndarray:
     """Where the carried block's centre should be when the fingers open."""
     half = obj.size[2] / 2
@@ -100,7 +103,29 @@ def release_point(scene: SceneGraph, obj: DetectedObject, target: str) -> np.nda
         return np.array([x, y, half + 0.008])
     base = scene.get(target)
     gap = 0.008 if base.shape in SUPPORT_SHAPES else 0.015
-    return np.array([base.position[0], base.position[1], base.top + half + gap])
+    x, y = container_spot(scene, base, obj) if base.shape in ("bowl", "bin") else base.position[:2]
+    return np.array([x, y, base.top + half + gap])
+
+
+def container_spot(scene: SceneGraph, box: DetectedObject, obj: DetectedObject) -> tuple[float, float]:
+    """Where to drop ``obj`` into ``box``: the centre, or the free point farthest from blocks already inside.
+
+    Dropping every block at the centre piles them up (the second lands on the first and can end
+    above the rim); spreading them keeps each one down on the floor.
+    """
+    inside = [o for o in scene.objects if o.name != obj.name and Relation(o.name, "in", box.name) in scene.relations]
+    cx, cy = float(box.position[0]), float(box.position[1])
+    if not inside:
+        return cx, cy
+    reach_x = max(0.0, box.size[0] / 2 - WALL_MARGIN - 0.6 * obj.size[0])
+    reach_y = max(0.0, box.size[1] / 2 - WALL_MARGIN - 0.6 * obj.size[1])
+    if box.shape == "bowl":
+        angles = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
+        points = [(cx + reach_x * np.cos(a), cy + reach_y * np.sin(a)) for a in angles]
+    else:
+        points = [(cx + fx * reach_x, cy + fy * reach_y) for fx in (-1, 0, 1) for fy in (-1, 0, 1)]
+    best = max(points, key=lambda p: min(np.hypot(p[0] - o.position[0], p[1] - o.position[1]) for o in inside))
+    return float(best[0]), float(best[1])
 
 
 def placed(scene: SceneGraph, obj: DetectedObject, target: str, near: Sequence[float] | np.ndarray) -> bool:

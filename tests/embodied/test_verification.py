@@ -30,3 +30,10 @@ def test_a_block_hidden_under_another_in_the_bin_counts_as_in_it():
     assert atom_holds(_scene(BIN, high), ("in", "orange block", "bin"))
     low = DetectedObject("yellow block", "yellow", "block", (0.55, 0.2, 0.03), (0.055,) * 3)
     assert not atom_holds(_scene(BIN, low), ("in", "orange block", "bin"))  # nothing can be under it
+
+
+def test_a_missing_block_whose_look_alike_is_in_the_bowl_counts_as_in_it():
+    bowl = DetectedObject("blue bowl", "blue", "bowl", (0.5, 0.0, 0.0225), (0.15, 0.15, 0.045))
+    merged = DetectedObject("blue block", "blue", "block", (0.5, 0.0, 0.03), (0.045,) * 3)
+    assert atom_holds(_scene(bowl, merged), ("in", "small blue block", "blue bowl"))
+    assert not atom_holds(_scene(bowl, merged), ("in", "small red block", "blue bowl"))
