@@ -128,3 +128,13 @@ def make_observation_space(
     )
     images = {m: spaces.Dict({c: per_cam[m]() for c in cameras}) for m in modalities}
     return spaces.Dict({**images, "proprio": proprio})
+
+
+def pinhole_intrinsics(fovy_deg: float, width: int, height: int) -> np.ndarray:
+    """3x3 K of a rendered camera: square pixels, principal point at the image centre.
+
+    In OpenCV's convention pixel (0, 0) is the centre of the first pixel, so the image centre is
+    at ((W - 1) / 2, (H - 1) / 2), not (W / 2, H / 2).
+    """
+    f = 0.5 * height / math.tan(math.radians(fovy_deg) / 2)
+    return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])

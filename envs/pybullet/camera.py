@@ -10,13 +10,12 @@ table to the instance ids of :mod:`envs.common` (0 background, 1 table, 2 robot,
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
 import pybullet as p
 
-from envs.common import BACKGROUND_ID, FAR_DEPTH, MODALITIES, CameraSpec, camera_lookat_axes
+from envs.common import BACKGROUND_ID, FAR_DEPTH, MODALITIES, CameraSpec, camera_lookat_axes, pinhole_intrinsics
 from envs.errors import RenderingUnavailable
 
 log = logging.getLogger(__name__)
@@ -131,9 +130,7 @@ class PybulletCameraRig:
 
     def intrinsics(self, camera: str) -> np.ndarray:
         """3x3 pinhole matrix K (pixels): square pixels, centred principal point."""
-        fovy = math.radians(next(c.fovy for c in self.cameras if c.name == camera))
-        f = 0.5 * self.height / math.tan(fovy / 2)
-        return np.array([[f, 0.0, self.width / 2], [0.0, f, self.height / 2], [0.0, 0.0, 1.0]])
+        return pinhole_intrinsics(next(c.fovy for c in self.cameras if c.name == camera), self.width, self.height)
 
     def camera_info(self) -> dict[str, dict[str, Any]]:
         """Per camera: ``K``, ``cam_to_world`` (OpenCV: x right, y down, z forward), ``width``, ``height``."""

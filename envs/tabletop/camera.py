@@ -9,13 +9,12 @@ two dominate the cost (``benchmarks/sim_overhead.py`` measures the result).
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any
 
 import mujoco
 import numpy as np
 
-from envs.common import MODALITIES
+from envs.common import MODALITIES, pinhole_intrinsics
 from envs.tabletop.gl import gl_context_class
 
 __all__ = ["MODALITIES", "CameraRig"]
@@ -131,9 +130,8 @@ class CameraRig:
 
     def intrinsics(self, camera: str) -> np.ndarray:
         """3x3 pinhole matrix K (pixels) for ``camera``: square pixels, centred principal point."""
-        fovy = math.radians(self.model.cam_fovy[self._cam_ids[self.cameras.index(camera)]])
-        f = 0.5 * self.height / math.tan(fovy / 2)
-        return np.array([[f, 0.0, self.width / 2], [0.0, f, self.height / 2], [0.0, 0.0, 1.0]])
+        fovy = float(self.model.cam_fovy[self._cam_ids[self.cameras.index(camera)]])
+        return pinhole_intrinsics(fovy, self.width, self.height)
 
     def cam_to_world(self, data: mujoco.MjData, camera: str) -> np.ndarray:
         """4x4 pose of ``camera`` in the world, OpenCV convention (x right, y down, z forward)."""

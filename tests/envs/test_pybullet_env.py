@@ -89,7 +89,7 @@ def test_observation_layout_and_camera_info(make_env):
     assert obs["depth"]["top"].dtype == np.float32
     assert set(info["cameras"]) == {"front", "top"}
     k = info["cameras"]["top"]["K"]
-    assert k.shape == (3, 3) and k[0, 2] == 80 and k[1, 2] == 60
+    assert k.shape == (3, 3) and k[0, 2] == 79.5 and k[1, 2] == 59.5
     ids = set(np.unique(obs["segmentation"]["top"]).tolist())
     assert set(info["segmentation_ids"].values()) <= ids  # every prop is seen from above
     assert {1, 2} <= ids  # table and robot

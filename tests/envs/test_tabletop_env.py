@@ -76,7 +76,7 @@ def test_observation_layout_and_camera_info(make_env):
     assert obs["depth"]["top"].dtype == np.float32
     assert set(info["cameras"]) == {"front", "top"}
     k = info["cameras"]["top"]["K"]
-    assert k.shape == (3, 3) and k[0, 2] == 80 and k[1, 2] == 60
+    assert k.shape == (3, 3) and k[0, 2] == 79.5 and k[1, 2] == 59.5  # pixel centres, OpenCV convention
     ids = set(np.unique(obs["segmentation"]["top"]))
     assert set(info["segmentation_ids"].values()) <= ids  # every prop is seen from above
 
@@ -95,7 +95,8 @@ def test_camera_matrices_project_objects_onto_their_pixels(make_env):
             if cam == "front" and obs["segmentation"][cam][vi, ui] != info["segmentation_ids"][name]:
                 continue  # occluded by the arm from the front; the top view must see it
             assert obs["segmentation"][cam][vi, ui] == info["segmentation_ids"][name], (name, cam)
-            assert obs["depth"][cam][vi, ui] == pytest.approx(p[2], abs=0.01), (name, cam)
+            if state.spec.kind == "block":  # a solid top face; a bowl's or plate's top centre is open
+                assert obs["depth"][cam][vi, ui] == pytest.approx(p[2], abs=0.005), (name, cam)
 
 
 def test_actions_are_validated_and_clipped(make_env):
