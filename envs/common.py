@@ -138,3 +138,32 @@ def pinhole_intrinsics(fovy_deg: float, width: int, height: int) -> np.ndarray:
     """
     f = 0.5 * height / math.tan(math.radians(fovy_deg) / 2)
     return np.array([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
+
+
+def advance_target(
+    config: ControllerConfig,
+    target_pos: np.ndarray,
+    target_yaw: float,
+    tcp: np.ndarray,
+    action: np.ndarray,
+) -> tuple[np.ndarray, float, bool]:
+    """Move the end-effector target by a normalised action, within the workspace, lead and yaw limits.
+
+    Returns the new target position and yaw, and whether a limit clipped the request.
+    """
+    wanted = target_pos + action[:3] * config.max_step_pos
+    target = np.clip(wanted, config.workspace_low, config.workspace_high)
+    lead = target - tcp
+    dist = float(np.linalg.norm(lead))
+    if dist > config.max_lead:
+        target = tcp + lead * (config.max_lead / dist)
+    clipped = bool(np.abs(target - wanted).max() > 1e-9)
+    yaw = target_yaw + float(action[3]) * config.max_step_yaw
+    if abs(yaw) > config.yaw_limit:
+        yaw, clipped = math.copysign(config.yaw_limit, yaw), True
+    return target, yaw, clipped
+
+
+def finger_target(action: np.ndarray) -> float:
+    """Per-finger opening (m) for the gripper command ``action[4]``: -1 fully open, +1 closed."""
+    return FINGER_OPEN * (1.0 - float(action[4])) / 2.0

@@ -11,41 +11,34 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pybullet as p
-from gymnasium import spaces
 
+from envs.base import TabletopEnvBase
 from envs.common import (
     BACKGROUND_ID,
     DEFAULT_CAMERAS,
     FIRST_OBJECT_ID,
     MAX_JOINT_SPEED,
-    MAX_OBJECTS,
     MODALITIES,
     ROBOT_ID,
     TABLE_ID,
     ControllerConfig,
-    make_observation_space,
     tcp_yaw,
 )
-from envs.errors import PhysicsDivergence
 from envs.pybullet.camera import RENDERERS, PybulletCameraRig
 from envs.pybullet.robot import PandaController
 from envs.pybullet.scene import TIMESTEP, PropBody, build_props, build_static, load_panda
 from envs.scene_spec import SceneSpec
-from envs.tasks import TaskInstance, WorldState, sample_task
+from envs.tasks import TaskInstance, WorldState
 from envs.tasks.predicates import ObjectState
 
 log = logging.getLogger(__name__)
 
-Step = tuple[dict[str, Any], float, bool, bool, dict[str, Any]]
 
-
-class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
+class PybulletTabletopEnv(TabletopEnvBase):
     """Tabletop manipulation with a Panda arm in PyBullet (spaces as in ``envs.tabletop.env``).
 
     Args:
@@ -64,8 +57,6 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         renderer: ``"tiny"`` (software, deterministic; the default) or ``"egl"`` (GPU plugin).
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 - Gymnasium's attribute
-
     def __init__(
         self,
         task: str = "pick_place",
@@ -82,61 +73,41 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         render_mode: str | None = None,
         renderer: str = "tiny",
     ) -> None:
-        sample_task(task, 0)  # fail now, with the list of valid tasks, on an unknown name
-        known = tuple(c.name for c in DEFAULT_CAMERAS)
-        if not cameras or any(c not in known for c in cameras):
-            raise ValueError(f"cameras={cameras!r}: choose one or more of {known}")
-        if any(m not in MODALITIES for m in modalities):
-            raise ValueError(f"modalities={modalities!r}: choose from {MODALITIES}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode={render_mode!r}: supported modes are {self.metadata['render_modes']}")
         if renderer not in RENDERERS:
             raise ValueError(f"renderer={renderer!r}: choose one of {RENDERERS}")
-        substeps = round(1.0 / (control_hz * TIMESTEP))
-        if substeps < 1:
-            raise ValueError(f"control_hz={control_hz} is faster than the {1 / TIMESTEP:.0f} Hz physics")
-        self.task_name, self._first_seed, self._instruction = task, seed, instruction
-        self.cameras, self.image_size, self.modalities = tuple(cameras), tuple(image_size), tuple(modalities)
-        self.substeps, self.control_dt = substeps, substeps * TIMESTEP
-        self.max_steps, self.terminate_on_success = max_steps, terminate_on_success
-        self.raise_on_divergence, self.render_mode, self.renderer = raise_on_divergence, render_mode, renderer
-        self.controller_config = controller or ControllerConfig()
-        self.observation_space = make_observation_space(self.cameras, self.image_size, self.modalities)
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
+        super().__init__(
+            task,
+            seed,
+            instruction,
+            cameras,
+            image_size,
+            modalities,
+            control_hz,
+            max_steps,
+            terminate_on_success,
+            raise_on_divergence,
+            controller,
+            render_mode,
+            TIMESTEP,
+        )
+        self.renderer = renderer
         self.client = int(p.connect(p.DIRECT))
-        self.task: TaskInstance | None = None
         self._rig: PybulletCameraRig | None = None
         self._scene_key: SceneSpec | None = None
-        self._snapshot = -1
-        self._steps, self.sim_time = 0, 0.0
-        self._needs_reset = True
+        self._snapshot_id = -1
+        self.sim_time = 0.0
 
     # ------------------------------------------------------------ lifecycle
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """New episode. ``options={"task": TaskInstance}`` loads a hand-made task (tests, chains)."""
-        if seed is None and self._first_seed is not None and self.task is None:
-            seed = self._first_seed
-        super().reset(seed=seed)
-        task = (options or {}).get("task")
-        if task is None:
-            task = sample_task(self.task_name, self.np_random, self._instruction)
-        elif not isinstance(task, TaskInstance):
-            raise TypeError(f"options['task'] must be an envs.tasks.TaskInstance, got {type(task).__name__}")
-        if len(task.scene.objects) > MAX_OBJECTS:
-            raise ValueError(f"a scene holds at most {MAX_OBJECTS} objects, got {len(task.scene.objects)}")
-        self.task = task
+    def _start_episode(self, task: TaskInstance) -> None:
         self._load_scene(task.scene)
         self.controller.reset()
         self._simulate()  # let props settle onto the table
-        self._steps, self.sim_time, self._needs_reset = 0, self.control_dt, False
-        return self._observation(), self._info(clipped=False, action_clipped=False, error=None)
+        self.sim_time = self.control_dt
 
     def _load_scene(self, scene: SceneSpec) -> None:
         """Rebuild the world for a new scene; restore the built snapshot for the same one."""
-        if scene == self._scene_key and self._snapshot >= 0:
-            p.restoreState(self._snapshot, physicsClientId=self.client)
+        if scene == self._scene_key and self._snapshot_id >= 0:
+            p.restoreState(self._snapshot_id, physicsClientId=self.client)
             return
         c = self.client
         p.resetSimulation(physicsClientId=c)
@@ -151,7 +122,7 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._body_instance.update({b.uid: self.segmentation_ids[b.name] for b in self.props})
         if self._rig is not None:
             self._rig.set_instances(self._body_instance)
-        self._snapshot = int(p.saveState(physicsClientId=c))
+        self._snapshot_id = int(p.saveState(physicsClientId=c))
         self._scene_key = scene
 
     @property
@@ -174,37 +145,13 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         for _ in range(self.substeps):
             p.stepSimulation(physicsClientId=self.client)
 
-    def step(self, action: np.ndarray) -> Step:
-        if self._needs_reset or self.task is None:
-            raise RuntimeError("call reset() before step(): the episode has ended or never started")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (5,):
-            raise ValueError(f"action must have 5 numbers (dx, dy, dz, dyaw, gripper), got shape {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action contains NaN or Inf: {a.tolist()}")
-        clipped_a = np.clip(a, -1.0, 1.0)
-        action_clipped = bool(np.any(clipped_a != a))
-        before = self._save_state()
-        clipped = self.controller.apply(clipped_a)
+    def _advance(self, action: np.ndarray) -> bool:
+        clipped = self.controller.apply(action)
         self._simulate()
-        self._steps += 1
         self.sim_time += self.control_dt
-        error = self._divergence()
-        if error is not None:
-            if self.raise_on_divergence:
-                self._needs_reset = True
-                raise PhysicsDivergence(error)
-            log.warning("episode ended: %s", error)
-            self._restore_at_rest(before)
-        obs = self._observation()
-        info = self._info(clipped, action_clipped, error)
-        success = bool(info["success"])
-        terminated = error is not None or (success and self.terminate_on_success)
-        truncated = not terminated and self._steps >= self.max_steps
-        self._needs_reset = terminated or truncated
-        return obs, float(success), terminated, truncated, info
+        return clipped
 
-    def _save_state(self) -> dict[int, tuple[Any, Any]]:
+    def _snapshot(self) -> dict[int, tuple[Any, Any]]:
         """Pre-step poses of every body and joint (cheap; restored after a divergence)."""
         c = self.client
         saved: dict[int, tuple[Any, Any]] = {
@@ -213,9 +160,10 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         saved[-1] = (self.controller.joint_state()[0], None)
         return saved
 
-    def _restore_at_rest(self, saved: dict[int, tuple[Any, Any]]) -> None:
+    def _restore(self, snapshot: dict[int, tuple[Any, Any]]) -> None:
         """After a divergence: the pre-step pose at rest, so the final observation is valid."""
         c = self.client
+        saved = dict(snapshot)
         q = saved.pop(-1)[0]
         if not np.all(np.isfinite(q)):
             q = np.array(self.controller.rest)
@@ -225,7 +173,7 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
             p.resetBasePositionAndOrientation(uid, pos, orn, physicsClientId=c)
             p.resetBaseVelocity(uid, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=c)
 
-    def _divergence(self) -> str | None:
+    def _divergence(self, snapshot: Any) -> str | None:
         c = self.client
         q, qd = self.controller.joint_state()
         vel = [np.concatenate(p.getBaseVelocity(b.uid, physicsClientId=c)) for b in self.props if not b.fixed]
@@ -254,21 +202,11 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         }
         return obs
 
-    def _info(self, clipped: bool, action_clipped: bool, error: str | None) -> dict[str, Any]:
-        assert self.task is not None
-        cameras = self.rig.camera_info() if self.modalities else {}
-        return {
-            "cameras": cameras,
-            "segmentation_ids": dict(self.segmentation_ids),
-            "task": self.task.family,
-            "instruction": self.task.instruction,
-            "success": self.task.success(self.world_state()),
-            "clipped": clipped,
-            "action_clipped": action_clipped,
-            "physics_error": error,
-            "sim_time": float(self.sim_time),
-            "steps": self._steps,
-        }
+    def _camera_info(self) -> dict[str, Any]:
+        return self.rig.camera_info() if self.modalities else {}
+
+    def _sim_time(self) -> float:
+        return float(self.sim_time)
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         if self.render_mode != "rgb_array" or self.task is None:
@@ -324,11 +262,3 @@ class PybulletTabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         com = np.array(pos, dtype=float) + body.com_offset * np.array([rot[2], rot[5], rot[8]])
         p.resetBasePositionAndOrientation(body.uid, com.tolist(), quat, physicsClientId=c)
         p.resetBaseVelocity(body.uid, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=c)
-
-    def with_task(self, task: TaskInstance) -> TaskInstance:
-        """Swap the goal/instruction of the running episode (same scene), e.g. for task chains."""
-        assert self.task is not None
-        if task.scene.names != self.task.scene.names:
-            raise ValueError("with_task keeps the scene: the new task must name the same objects")
-        self.task = replace(task, scene=self.task.scene)
-        return self.task

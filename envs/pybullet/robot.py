@@ -22,6 +22,8 @@ from envs.common import (
     FINGER_OPEN,
     HOME_QPOS,
     ControllerConfig,
+    advance_target,
+    finger_target,
     tcp_yaw,
 )
 
@@ -74,8 +76,6 @@ class PandaController:
         self.rest = [*HOME_QPOS, FINGER_OPEN, FINGER_OPEN]
         self._home = np.array(HOME_QPOS)
         self._eye7 = np.eye(7)
-        self._low = np.array(config.workspace_low)
-        self._high = np.array(config.workspace_high)
         self.target_pos = np.zeros(3)
         self.target_yaw = 0.0
         self.gripper_target = FINGER_OPEN
@@ -134,20 +134,11 @@ class PandaController:
 
     def apply(self, action: np.ndarray) -> bool:
         """Set the motor targets for ``action`` (within [-1, 1]); True if a limit clipped it."""
-        cfg = self.config
         tcp, _ = self.tcp_pose()
-        wanted = self.target_pos + action[:3] * cfg.max_step_pos
-        target = np.clip(wanted, self._low, self._high)
-        lead = target - tcp
-        dist = float(np.linalg.norm(lead))
-        if dist > cfg.max_lead:
-            target = tcp + lead * (cfg.max_lead / dist)
-        clipped = bool(np.abs(target - wanted).max() > 1e-9)
-        yaw = self.target_yaw + float(action[3]) * cfg.max_step_yaw
-        if abs(yaw) > cfg.yaw_limit:
-            yaw, clipped = math.copysign(cfg.yaw_limit, yaw), True
-        self.target_pos, self.target_yaw = target, yaw
-        self.gripper_target = FINGER_OPEN * (1.0 - float(action[4])) / 2.0
+        self.target_pos, self.target_yaw, clipped = advance_target(
+            self.config, self.target_pos, self.target_yaw, tcp, action
+        )
+        self.gripper_target = finger_target(action)
         self._command(self._ik(), self.gripper_target)
         return clipped
 

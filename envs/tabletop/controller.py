@@ -14,7 +14,16 @@ import math
 import mujoco
 import numpy as np
 
-from envs.common import ARM_JOINTS, FINGER_JOINTS, FINGER_OPEN, HOME_QPOS, ControllerConfig, tcp_yaw
+from envs.common import (
+    ARM_JOINTS,
+    FINGER_JOINTS,
+    FINGER_OPEN,
+    HOME_QPOS,
+    ControllerConfig,
+    advance_target,
+    finger_target,
+    tcp_yaw,
+)
 from envs.tabletop.robot import TCP_SITE
 
 __all__ = ["ControllerConfig", "EndEffectorController", "tcp_yaw"]
@@ -40,8 +49,6 @@ class EndEffectorController:
         self.joint_low = model.jnt_range[[model.joint(j).id for j in ARM_JOINTS], 0]
         self.joint_high = model.jnt_range[[model.joint(j).id for j in ARM_JOINTS], 1]
         self.home = np.array(HOME_QPOS)
-        self._low = np.array(config.workspace_low)
-        self._high = np.array(config.workspace_high)
         self._damping_eye = (config.damping**2) * np.eye(6)
         self._eye7 = np.eye(7)
         self._jacp = np.zeros((3, model.nv))
@@ -65,21 +72,12 @@ class EndEffectorController:
 
     def apply(self, data: mujoco.MjData, action: np.ndarray) -> bool:
         """Set ``data.ctrl`` for ``action`` (already within [-1, 1]); return True if a limit clipped it."""
-        cfg = self.config
         tcp = data.site_xpos[self.site_id]
-        wanted = self.target_pos + action[:3] * cfg.max_step_pos
-        target = np.clip(wanted, self._low, self._high)
-        lead = target - tcp
-        dist = float(np.linalg.norm(lead))
-        if dist > cfg.max_lead:
-            target = tcp + lead * (cfg.max_lead / dist)
-        clipped = bool(np.abs(target - wanted).max() > 1e-9)
-        yaw = self.target_yaw + float(action[3]) * cfg.max_step_yaw
-        if abs(yaw) > cfg.yaw_limit:
-            yaw, clipped = math.copysign(cfg.yaw_limit, yaw), True
-        self.target_pos, self.target_yaw = target, yaw
+        self.target_pos, self.target_yaw, clipped = advance_target(
+            self.config, self.target_pos, self.target_yaw, tcp, action
+        )
         data.ctrl[self.arm_act] = self._ik(data)
-        self.gripper_target = FINGER_OPEN * (1.0 - float(action[4])) / 2.0
+        self.gripper_target = finger_target(action)
         data.ctrl[self.finger_act] = self.gripper_target
         return clipped
 

@@ -15,33 +15,28 @@ success predicates and the privileged perception baseline only.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
-import gymnasium as gym
 import mujoco
 import numpy as np
-from gymnasium import spaces
 
+from envs.base import TabletopEnvBase
 from envs.common import (
     DEFAULT_CAMERAS,
     FIRST_OBJECT_ID,
     MAX_JOINT_SPEED,
-    MAX_OBJECTS,
     MODALITIES,
     ROBOT_ID,
     TABLE_ID,
     ControllerConfig,
-    make_observation_space,
     tcp_yaw,
 )
-from envs.errors import PhysicsDivergence
 from envs.scene_spec import SceneSpec
 from envs.tabletop.camera import CameraRig
 from envs.tabletop.controller import EndEffectorController
 from envs.tabletop.robot import FINGER_BODIES, TCP_SITE
 from envs.tabletop.scene import TIMESTEP, body_name, build_model
-from envs.tasks import TaskInstance, WorldState, sample_task
+from envs.tasks import TaskInstance, WorldState
 from envs.tasks.predicates import ObjectState
 
 log = logging.getLogger(__name__)
@@ -57,7 +52,7 @@ BAD_STATE_WARNINGS = [
 ]
 
 
-class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
+class TabletopEnv(TabletopEnvBase):
     """Tabletop manipulation with a Panda arm (see the module docstring for the spaces).
 
     Args:
@@ -71,10 +66,9 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         max_steps: steps before the episode is truncated.
         terminate_on_success: end the episode as soon as the goal holds.
         raise_on_divergence: raise :class:`PhysicsDivergence` instead of ending the episode.
+        controller: limits of the end-effector controller.
         render_mode: ``"rgb_array"`` (the first camera) or ``None``.
     """
-
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 - Gymnasium's attribute
 
     def __init__(
         self,
@@ -91,62 +85,33 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         controller: ControllerConfig | None = None,
         render_mode: str | None = None,
     ) -> None:
-        sample_task(task, 0)  # fail now, with the list of valid tasks, on an unknown name
-        known = tuple(c.name for c in DEFAULT_CAMERAS)
-        if not cameras or any(c not in known for c in cameras):
-            raise ValueError(f"cameras={cameras!r}: choose one or more of {known}")
-        if any(m not in MODALITIES for m in modalities):
-            raise ValueError(f"modalities={modalities!r}: choose from {MODALITIES}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode={render_mode!r}: supported modes are {self.metadata['render_modes']}")
-        substeps = round(1.0 / (control_hz * TIMESTEP))
-        if substeps < 1:
-            raise ValueError(f"control_hz={control_hz} is faster than the {1 / TIMESTEP:.0f} Hz physics")
-        self.task_name, self._first_seed, self._instruction = task, seed, instruction
-        self.cameras, self.image_size, self.modalities = tuple(cameras), tuple(image_size), tuple(modalities)
-        self.substeps, self.control_dt = substeps, substeps * TIMESTEP
-        self.max_steps, self.terminate_on_success = max_steps, terminate_on_success
-        self.raise_on_divergence, self.render_mode = raise_on_divergence, render_mode
-        self.controller_config = controller or ControllerConfig()
-        self.observation_space = self._make_observation_space()
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
+        super().__init__(
+            task,
+            seed,
+            instruction,
+            cameras,
+            image_size,
+            modalities,
+            control_hz,
+            max_steps,
+            terminate_on_success,
+            raise_on_divergence,
+            controller,
+            render_mode,
+            TIMESTEP,
+        )
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
-        self.task: TaskInstance | None = None
         self._rig: CameraRig | None = None
         self._scene_key: SceneSpec | None = None
-        self._steps = 0
-        self._needs_reset = True
-
-    # ----------------------------------------------------------------- spaces
-    def _make_observation_space(self) -> spaces.Dict:
-        return make_observation_space(self.cameras, self.image_size, self.modalities)
 
     # ------------------------------------------------------------ lifecycle
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """New episode. ``options={"task": TaskInstance}`` loads a hand-made task (tests, chains)."""
-        if seed is None and self._first_seed is not None and self.task is None:
-            seed = self._first_seed
-        super().reset(seed=seed)
-        options = options or {}
-        task = options.get("task")
-        if task is None:
-            task = sample_task(self.task_name, self.np_random, self._instruction)
-        elif not isinstance(task, TaskInstance):
-            raise TypeError(f"options['task'] must be an envs.tasks.TaskInstance, got {type(task).__name__}")
-        if len(task.scene.objects) > MAX_OBJECTS:
-            raise ValueError(f"a scene holds at most {MAX_OBJECTS} objects, got {len(task.scene.objects)}")
-        self.task = task
+    def _start_episode(self, task: TaskInstance) -> None:
         self._load_scene(task.scene)
         assert self.model is not None and self.data is not None
         mujoco.mj_resetData(self.model, self.data)
         self.controller.reset(self.data)
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)  # let props settle onto the table
-        self._steps, self._needs_reset = 0, False
-        obs = self._observation()
-        return obs, self._info(clipped=False, action_clipped=False, error=None)
 
     def _load_scene(self, scene: SceneSpec) -> None:
         """Compile the scene (a few ms) unless the same scene is already loaded."""
@@ -171,7 +136,7 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self.segmentation_ids = {n: FIRST_OBJECT_ID + i for i, n in enumerate(self._obj_names)}
         self._qpos_prev = np.zeros(m.nq)
         self._qvel_prev = np.zeros(m.nv)
-        self._camera_info: dict[str, Any] | None = None
+        self._cameras: dict[str, Any] | None = None
 
     def _instance_ids(self) -> np.ndarray:
         m = self.model
@@ -207,39 +172,21 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         self._close_rig()
 
     # ------------------------------------------------------------------ step
-    def step(self, action: np.ndarray) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
-        if self._needs_reset or self.model is None or self.data is None:
-            raise RuntimeError("call reset() before step(): the episode has ended or never started")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (5,):
-            raise ValueError(f"action must have 5 numbers (dx, dy, dz, dyaw, gripper), got shape {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"action contains NaN or Inf: {a.tolist()}")
-        clipped_a = np.clip(a, -1.0, 1.0)
-        action_clipped = bool(np.any(clipped_a != a))
-        d, m = self.data, self.model
+    def _snapshot(self) -> int:
+        """Keep the pre-step joints; return MuJoCo's bad-state warning count."""
+        d = self.data
+        assert d is not None
         np.copyto(self._qpos_prev, d.qpos)
         np.copyto(self._qvel_prev, d.qvel)
-        clipped = self.controller.apply(d, clipped_a)
-        bad_before = self._bad_state_warnings()
-        mujoco.mj_step(m, d, nstep=self.substeps)
-        self._steps += 1
-        error = self._divergence(bad_before)
-        if error is not None:
-            if self.raise_on_divergence:
-                self._needs_reset = True
-                raise PhysicsDivergence(error)
-            log.warning("episode ended: %s", error)
-            self._restore_last_good_state()
-        obs = self._observation()
-        info = self._info(clipped, action_clipped, error)
-        success = bool(info["success"])
-        terminated = error is not None or (success and self.terminate_on_success)
-        truncated = not terminated and self._steps >= self.max_steps
-        self._needs_reset = terminated or truncated
-        return obs, float(success), terminated, truncated, info
+        return self._bad_state_warnings()
 
-    def _restore_last_good_state(self) -> None:
+    def _advance(self, action: np.ndarray) -> bool:
+        assert self.model is not None and self.data is not None
+        clipped = self.controller.apply(self.data, action)
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+        return clipped
+
+    def _restore(self, snapshot: int) -> None:
         """After a divergence: the pre-step pose at rest, so the final observation is valid."""
         m, d = self.model, self.data
         assert m is not None and d is not None
@@ -255,10 +202,10 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         assert self.data is not None
         return int(self.data.warning.number[BAD_STATE_WARNINGS].sum())
 
-    def _divergence(self, bad_before: int) -> str | None:
+    def _divergence(self, snapshot: int) -> str | None:
         d = self.data
         assert d is not None
-        if self._bad_state_warnings() > bad_before:
+        if self._bad_state_warnings() > snapshot:
             return "physics diverged: MuJoCo found NaN/Inf or huge values in the state and reset it"
         speed = float(np.abs(d.qvel).max())  # NaN/Inf are caught by MuJoCo's own checks above
         if speed > MAX_JOINT_SPEED:
@@ -283,26 +230,18 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         }
         return obs
 
-    def _info(self, clipped: bool, action_clipped: bool, error: str | None) -> dict[str, Any]:
-        assert self.task is not None and self.data is not None
-        if self._camera_info is None:
-            self._camera_info = self.rig.camera_info(self.data) if self.modalities else {}
-        cameras = {
-            c: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in ci.items()}
-            for c, ci in self._camera_info.items()
-        }
+    def _camera_info(self) -> dict[str, Any]:
+        assert self.data is not None
+        if self._cameras is None:  # fixed cameras: computed once per scene, copied per call
+            self._cameras = self.rig.camera_info(self.data) if self.modalities else {}
         return {
-            "cameras": cameras,
-            "segmentation_ids": dict(self.segmentation_ids),
-            "task": self.task.family,
-            "instruction": self.task.instruction,
-            "success": self.task.success(self.world_state()),
-            "clipped": clipped,
-            "action_clipped": action_clipped,
-            "physics_error": error,
-            "sim_time": float(self.data.time),
-            "steps": self._steps,
+            c: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in ci.items()}
+            for c, ci in self._cameras.items()
         }
+
+    def _sim_time(self) -> float:
+        assert self.data is not None
+        return float(self.data.time)
 
     def render(self) -> np.ndarray | None:  # type: ignore[override]
         if self.render_mode != "rgb_array" or self.data is None:
@@ -356,11 +295,3 @@ class TabletopEnv(gym.Env[dict[str, Any], np.ndarray]):
         d.qpos[adr : adr + 3] = pos
         d.qvel[m.jnt_dofadr[joint] : m.jnt_dofadr[joint] + 6] = 0.0
         mujoco.mj_forward(m, d)
-
-    def with_task(self, task: TaskInstance) -> TaskInstance:
-        """Swap the goal/instruction of the running episode (same scene), e.g. for task chains."""
-        assert self.task is not None
-        if task.scene.names != self.task.scene.names:
-            raise ValueError("with_task keeps the scene: the new task must name the same objects")
-        self.task = replace(task, scene=self.task.scene)
-        return self.task

@@ -1,0 +1,185 @@
+"""What every tabletop backend shares: arguments, the episode life cycle, ``step`` and ``info``.
+
+A backend (MuJoCo, PyBullet) subclasses :class:`TabletopEnvBase` and supplies the simulator
+parts: building a scene and starting an episode, applying an action and stepping physics,
+detecting and undoing a divergence, the observation, the camera matrices and the ground truth.
+Everything a user sees as the contract (argument checks, seeding, task loading, action
+validation and clipping, termination, truncation and the ``info`` keys) lives here once.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from dataclasses import replace
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from envs.common import DEFAULT_CAMERAS, MAX_OBJECTS, MODALITIES, ControllerConfig, make_observation_space
+from envs.errors import PhysicsDivergence
+from envs.tasks import TaskInstance, WorldState, sample_task
+
+log = logging.getLogger(__name__)
+
+Step = tuple[dict[str, Any], float, bool, bool, dict[str, Any]]
+
+
+def check_action(action: Any) -> tuple[np.ndarray, bool]:
+    """``action`` as 5 floats clipped to [-1, 1], and whether clipping changed it; bad input raises."""
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    if a.shape != (5,):
+        raise ValueError(f"action must have 5 numbers (dx, dy, dz, dyaw, gripper), got shape {np.shape(action)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"action contains NaN or Inf: {a.tolist()}")
+    clipped = np.clip(a, -1.0, 1.0)
+    return clipped, bool(np.any(clipped != a))
+
+
+class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
+    """The backend-neutral part of the tabletop envs (see the backends for the arguments)."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 - Gymnasium's attribute
+
+    def __init__(
+        self,
+        task: str,
+        seed: int | None,
+        instruction: str | None,
+        cameras: tuple[str, ...],
+        image_size: tuple[int, int],
+        modalities: tuple[str, ...],
+        control_hz: float,
+        max_steps: int,
+        terminate_on_success: bool,
+        raise_on_divergence: bool,
+        controller: ControllerConfig | None,
+        render_mode: str | None,
+        timestep: float,
+    ) -> None:
+        sample_task(task, 0)  # fail now, with the list of valid tasks, on an unknown name
+        known = tuple(c.name for c in DEFAULT_CAMERAS)
+        if not cameras or any(c not in known for c in cameras):
+            raise ValueError(f"cameras={cameras!r}: choose one or more of {known}")
+        if any(m not in MODALITIES for m in modalities):
+            raise ValueError(f"modalities={modalities!r}: choose from {MODALITIES}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r}: supported modes are {self.metadata['render_modes']}")
+        substeps = round(1.0 / (control_hz * timestep))
+        if substeps < 1:
+            raise ValueError(f"control_hz={control_hz} is faster than the {1 / timestep:.0f} Hz physics")
+        self.task_name, self._first_seed, self._instruction = task, seed, instruction
+        self.cameras, self.image_size, self.modalities = tuple(cameras), tuple(image_size), tuple(modalities)
+        self.substeps, self.control_dt = substeps, substeps * timestep
+        self.max_steps, self.terminate_on_success = max_steps, terminate_on_success
+        self.raise_on_divergence, self.render_mode = raise_on_divergence, render_mode
+        self.controller_config = controller or ControllerConfig()
+        self.observation_space = make_observation_space(self.cameras, self.image_size, self.modalities)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
+        self.task: TaskInstance | None = None
+        self.segmentation_ids: dict[str, int] = {}
+        self._steps = 0
+        self._needs_reset = True
+
+    # ------------------------------------------------------------ lifecycle
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """New episode. ``options={"task": TaskInstance}`` loads a hand-made task (tests, chains)."""
+        if seed is None and self._first_seed is not None and self.task is None:
+            seed = self._first_seed
+        super().reset(seed=seed)
+        task = (options or {}).get("task")
+        if task is None:
+            task = sample_task(self.task_name, self.np_random, self._instruction)
+        elif not isinstance(task, TaskInstance):
+            raise TypeError(f"options['task'] must be an envs.tasks.TaskInstance, got {type(task).__name__}")
+        if len(task.scene.objects) > MAX_OBJECTS:
+            raise ValueError(f"a scene holds at most {MAX_OBJECTS} objects, got {len(task.scene.objects)}")
+        self.task = task
+        self._start_episode(task)
+        self._steps, self._needs_reset = 0, False
+        return self._observation(), self._info(clipped=False, action_clipped=False, error=None)
+
+    def step(self, action: np.ndarray) -> Step:
+        if self._needs_reset or self.task is None:
+            raise RuntimeError("call reset() before step(): the episode has ended or never started")
+        a, action_clipped = check_action(action)
+        snapshot = self._snapshot()
+        clipped = self._advance(a)
+        self._steps += 1
+        error = self._divergence(snapshot)
+        if error is not None:
+            if self.raise_on_divergence:
+                self._needs_reset = True
+                raise PhysicsDivergence(error)
+            log.warning("episode ended: %s", error)
+            self._restore(snapshot)
+        obs = self._observation()
+        info = self._info(clipped, action_clipped, error)
+        success = bool(info["success"])
+        terminated = error is not None or (success and self.terminate_on_success)
+        truncated = not terminated and self._steps >= self.max_steps
+        self._needs_reset = terminated or truncated
+        return obs, float(success), terminated, truncated, info
+
+    def _info(self, clipped: bool, action_clipped: bool, error: str | None) -> dict[str, Any]:
+        """Fresh ``info`` every call (Gymnasium's checker forbids sharing objects between steps)."""
+        assert self.task is not None
+        return {
+            "cameras": self._camera_info(),
+            "segmentation_ids": dict(self.segmentation_ids),
+            "task": self.task.family,
+            "instruction": self.task.instruction,
+            "success": self.task.success(self.world_state()),
+            "clipped": clipped,
+            "action_clipped": action_clipped,
+            "physics_error": error,
+            "sim_time": self._sim_time(),
+            "steps": self._steps,
+        }
+
+    def with_task(self, task: TaskInstance) -> TaskInstance:
+        """Swap the goal/instruction of the running episode (same scene), e.g. for task chains."""
+        assert self.task is not None
+        if task.scene.names != self.task.scene.names:
+            raise ValueError("with_task keeps the scene: the new task must name the same objects")
+        self.task = replace(task, scene=self.task.scene)
+        return self.task
+
+    # ------------------------------------------------------- backend hooks
+    @abstractmethod
+    def _start_episode(self, task: TaskInstance) -> None:
+        """Build (or restore) ``task.scene``, put the robot at home and let the props settle."""
+
+    @abstractmethod
+    def _snapshot(self) -> Any:
+        """Whatever :meth:`_restore` and :meth:`_divergence` need from before the step."""
+
+    @abstractmethod
+    def _advance(self, action: np.ndarray) -> bool:
+        """Apply ``action`` (within [-1, 1]) and step physics one control period; True if a limit clipped it."""
+
+    @abstractmethod
+    def _divergence(self, snapshot: Any) -> str | None:
+        """Why the physics diverged during the step, or None."""
+
+    @abstractmethod
+    def _restore(self, snapshot: Any) -> None:
+        """After a divergence: the pre-step pose at rest, so the final observation is valid."""
+
+    @abstractmethod
+    def _observation(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _camera_info(self) -> dict[str, Any]:
+        """Fresh per-camera ``K``, ``cam_to_world``, ``width``, ``height``."""
+
+    @abstractmethod
+    def _sim_time(self) -> float: ...
+
+    @abstractmethod
+    def world_state(self) -> WorldState:
+        """Every prop's pose and what the gripper holds (ground truth)."""
