@@ -13,12 +13,12 @@ import envs  # noqa: F401  (registers embodied/Tabletop-v0 and picks the GL plat
 
 @pytest.fixture
 def make_env() -> Iterator[Callable[..., gym.Env[Any, Any]]]:
-    """Factory for ``embodied/Tabletop-v0`` envs (small images by default), closed after the test."""
+    """Factory for tabletop envs (MuJoCo unless ``env_id`` says otherwise; small images), closed after the test."""
     made: list[gym.Env[Any, Any]] = []
 
-    def factory(**kwargs: Any) -> gym.Env[Any, Any]:
+    def factory(env_id: str = "embodied/Tabletop-v0", **kwargs: Any) -> gym.Env[Any, Any]:
         kwargs.setdefault("image_size", (120, 160))
-        env = gym.make("embodied/Tabletop-v0", **kwargs)
+        env = gym.make(env_id, **kwargs)
         made.append(env)
         return env
 
