@@ -17,13 +17,18 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from embodied.decision import Atom, Context, Decision, Planner, Subgoal, ToolOutcome
+from embodied.decision import Atom, Context, Decision, Planner, Subgoal, ToolCall, ToolOutcome
 from embodied.errors import EmbodiedError
+from embodied.memory.composite import as_skill
+from embodied.memory.memory import CallRecord, EpisodeRecord, Memory, Recall
+from embodied.skills import SkillRegistry
 from embodied.verification import atom_holds, format_atom, unmet
 from perception.scene_graph import Perceiver, SceneGraph
 from policies.driver import EnvDriver
 
 log = logging.getLogger(__name__)
+
+SUPPORT = ("on", "in")  # the relations kept in memory's "last seen" facts
 
 
 class Tracer(Protocol):
@@ -85,14 +90,6 @@ class EpisodeResult:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-class Skills(Protocol):
-    """The part of the skill registry the agent uses."""
-
-    def tools(self) -> list[dict[str, Any]]: ...
-
-    def call(self, name: str, arguments: dict[str, Any], driver: EnvDriver) -> Any: ...
-
-
 @dataclass
 class _Episode:
     instruction: str
@@ -108,6 +105,12 @@ class _Episode:
     verified: bool = False
     reason: str = ""
     sim0: float = 0.0
+    memory_query: str | None = None
+    recall: Recall | None = None
+    composites: SkillRegistry = field(default_factory=SkillRegistry)
+    log: list[CallRecord] = field(default_factory=list)
+    failed_turns: set[int] = field(default_factory=set)
+    objects: set[str] = field(default_factory=set)
 
 
 class Agent:
@@ -118,7 +121,9 @@ class Agent:
         skills: the registry whose skills the planner may call.
         perceiver: frames -> scene graph.
         describe: scene graph -> the text observation.
-        memory: optional store queried with the decision's ``memory_query`` (``search(text) -> list[str]``).
+        memory: the persistent memory (:class:`embodied.memory.Memory`): recalled each turn with the
+            decision's ``memory_query`` (or the instruction) for composite skills and memory lines, and
+            told about the episode at its end (it learns composite skills from verified successes).
         tracer: the recorder (trace events, video overlays, frames).
         budgets: limits on turns, calls and time.
     """
@@ -126,10 +131,10 @@ class Agent:
     def __init__(
         self,
         planner: Planner,
-        skills: Skills,
+        skills: SkillRegistry,
         perceiver: Perceiver,
         describe: Any,
-        memory: Any = None,
+        memory: Memory | None = None,
         tracer: Tracer | None = None,
         budgets: Budgets | None = None,
     ) -> None:
@@ -159,6 +164,8 @@ class Agent:
         except KeyboardInterrupt:
             interrupted, ep.reason = True, "interrupted by the user"
         result = self._result(ep, interrupted)
+        if self.memory is not None:
+            result.stats["memory"] = self._learn(ep, result)
         self.tracer.event("episode_end", **{k: v for k, v in vars(result).items() if k != "stats"})
         return result
 
@@ -166,6 +173,8 @@ class Agent:
     def _turn(self, ep: _Episode) -> str:
         ep.turns += 1
         scene = ep.driver.perceive()
+        ep.objects.update(scene.names)
+        self._recall(ep)
         context = self._context(ep, scene)
         self.tracer.event("observation", turn=ep.turns, text=context.observation)
         self.tracer.event("context", turn=ep.turns, context=context.to_json())
@@ -188,19 +197,77 @@ class Agent:
         return ""
 
     def _context(self, ep: _Episode, scene: SceneGraph) -> Context:
-        hits: tuple[str, ...] = ()
+        recall = ep.recall or Recall(ep.instruction)
         return Context(
             goal=ep.instruction,
             observation=self.describe(scene),
             subgoals=ep.subgoals,
-            memory_hits=hits,
+            memory_hits=recall.hits,
             tool_results=ep.results,
-            tools=tuple(self.skills.tools()),
+            tools=tuple(self.skills.tools() + ep.composites.tools()),
+            programs=tuple(p.to_json() for p in recall.programs),
             reflections=tuple(ep.reflections[-self.budgets.max_reflections_in_prompt :]),
             feedback=tuple(ep.feedback),
             turn=ep.turns,
             scene=scene,
         )
+
+    # ------------------------------------------------------------------ memory
+    def _recall(self, ep: _Episode) -> None:
+        """Query memory with the last ``memory_query`` (or the instruction); offer the skills it returns."""
+        query = ep.memory_query or ep.instruction
+        if self.memory is None or (ep.recall is not None and ep.recall.query == query):
+            return
+        try:
+            ep.recall = self.memory.recall(query, self.skills)
+        except EmbodiedError as e:
+            self.tracer.event("memory_error", turn=ep.turns, error=str(e))
+            ep.recall = Recall(query)
+        ep.composites = SkillRegistry(as_skill(p, self.skills) for p in ep.recall.programs)
+        self.tracer.event(
+            "memory_recall",
+            turn=ep.turns,
+            query=query,
+            skills=[p.name for p in ep.recall.programs],
+            hits=list(ep.recall.hits),
+            scores=ep.recall.scores,
+        )
+
+    def _learn(self, ep: _Episode, result: EpisodeResult) -> dict[str, Any]:
+        """Tell memory how the episode went; a memory failure is reported, never fatal."""
+        assert self.memory is not None
+        scene = ep.driver.scene
+        facts = tuple(
+            (
+                o.name,
+                "last_seen",
+                f"at ({o.position[0]:.2f}, {o.position[1]:.2f}, {o.position[2]:.2f}) m"
+                + "".join(
+                    f", {r.predicate} the {r.object}"
+                    for r in scene.relations
+                    if r.subject == o.name and r.predicate in SUPPORT
+                ),
+            )
+            for o in scene.objects
+        )
+        record = EpisodeRecord(
+            instruction=ep.instruction,
+            verified=result.verified and not result.interrupted,
+            reason=result.reason,
+            calls=tuple(ep.log),
+            failed_turns=frozenset(ep.failed_turns),
+            objects=frozenset(ep.objects),
+            reflections=result.reflections,
+            facts=facts,
+            metrics={k: getattr(result, k) for k in ("turns", "skill_calls", "sim_time_s", "wall_time_s")},
+        )
+        try:
+            learned = self.memory.learn(record, self.skills)
+        except EmbodiedError as e:
+            learned = {"skills_used": {}, "error": str(e)}
+            log.warning("the episode was not stored in memory: %s", e)
+        self.tracer.event("memory_update", **learned)
+        return learned
 
     def _record_decision(self, ep: _Episode, decision: Decision) -> None:
         self.tracer.event("decision", turn=ep.turns, decision=decision.to_json())
@@ -210,8 +277,10 @@ class Agent:
             ep.subgoals = decision.subgoals
         active = next((s for s in ep.subgoals if s.status == "active"), None)
         self.tracer.set_overlay(thought=decision.thoughts, subgoal=active.description if active else "")
-        if decision.memory_query and self.memory is not None:
-            self.tracer.event("memory_query", turn=ep.turns, query=decision.memory_query)
+        if decision.memory_query:
+            ep.memory_query = decision.memory_query
+            if self.memory is not None:
+                self.tracer.event("memory_query", turn=ep.turns, query=decision.memory_query)
 
     def _act(self, ep: _Episode, decision: Decision) -> None:
         outcomes = []
@@ -221,15 +290,19 @@ class Agent:
             ep.calls += 1
             self.tracer.set_overlay(skill=f"{call.name}({', '.join(f'{v}' for v in call.arguments.values())})")
             self.tracer.event("tool_call", turn=ep.turns, name=call.name, arguments=call.arguments)
-            result = self.skills.call(call.name, dict(call.arguments), ep.driver)
-            ok, message = bool(getattr(result, "success", False)), str(getattr(result, "message", result))
+            registry = ep.composites if call.name in ep.composites else self.skills
+            result = registry.call(call.name, dict(call.arguments), ep.driver)
+            ok, message = result.success, result.message
+            inner = tuple(ToolCall(c["name"], c["arguments"]) for c in result.details.get("calls", ()) if ok)
+            ep.log.append(CallRecord(ep.turns, call.name, dict(call.arguments), ok, inner, registry is ep.composites))
             self.tracer.event(
                 "tool_result",
                 turn=ep.turns,
                 name=call.name,
                 success=ok,
                 message=message,
-                steps=int(getattr(result, "steps", 0)),
+                steps=result.steps,
+                **({"steps_run": result.details["calls"]} if "calls" in result.details else {}),
             )
             outcomes.append(ToolOutcome(call, ok, message))
             if not ok:
@@ -249,6 +322,7 @@ class Agent:
                 s = replace(s, status="done" if ok else "failed")
                 self.tracer.event("verification", turn=ep.turns, subgoal=s.description, holds=ok)
                 if not ok:
+                    ep.failed_turns.add(ep.turns)
                     self._reflect(ep, s)
             updated.append(s)
         ep.subgoals = tuple(updated)

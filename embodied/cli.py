@@ -30,6 +30,20 @@ class EnvName(StrEnum):
     pybullet = "pybullet"
 
 
+class EmbedderName(StrEnum):
+    auto = "auto"
+    minilm = "minilm"
+    lexical = "lexical"
+
+
+MemoryOption = Annotated[
+    Path | None, typer.Option("--memory", help="memory file (default: $EMBODIED_MEMORY or the user data folder)")
+]
+EmbedderOption = Annotated[
+    EmbedderName, typer.Option(help="retrieval: auto (MiniLM if installed), minilm, or lexical (SQLite FTS5)")
+]
+
+
 @app.callback()
 def main() -> None:
     """Embodied agents in simulation."""
@@ -83,8 +97,14 @@ def run(
     out: Annotated[Path, typer.Option(help="folder for episode folders")] = Path("runs"),
     video: Annotated[bool, typer.Option("--video/--no-video", help="record video.mp4")] = True,
     max_steps: Annotated[int, typer.Option(min=1, help="control steps before the episode is cut off")] = 2000,
+    memory: MemoryOption = None,
+    no_memory: Annotated[bool, typer.Option("--no-memory", help="neither recall nor learn skills")] = False,
+    embedder: EmbedderOption = EmbedderName.auto,
 ) -> None:
-    """Run one episode with the agent and write its folder (video.mp4, trace.jsonl, episode.json)."""
+    """Run one episode with the agent and write its folder (video.mp4, trace.jsonl, episode.json).
+
+    The agent recalls composite skills from its memory file and learns one from a verified success.
+    """
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the envs)
@@ -98,6 +118,7 @@ def run(
         task_instance = make_task(config)
         registry = make_registry(config.skills)
         agent_planner = make_planner(config)
+        agent_memory = None if no_memory else _open_memory(memory, embedder)
     except EmbodiedError as e:
         _fail_usage(str(e))
         return
@@ -114,6 +135,11 @@ def run(
     recorder = Recorder(folder, video=video, fps=gym_env.metadata["render_fps"])
     console.print(f"[bold]planner[/] {agent_planner.name}  [bold]perception[/] {perception}  [bold]seed[/] {seed}")
     console.print(f"[bold]instruction[/] {task_instance.instruction}")
+    if agent_memory is not None:
+        count = agent_memory.store.counts()["skill"]
+        console.print(
+            f"[bold]memory[/] {agent_memory.path} ({count} skills, {agent_memory.retrieval})", highlight=False
+        )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with Progress(
@@ -127,11 +153,13 @@ def run(
             bar = progress.add_task("[cyan]starting", total=max_steps)
             tracer = LiveTracer(recorder, progress, bar)
             perceiver = make_perceiver(perception, gym_env)
-            agent = Agent(agent_planner, registry, perceiver, describe, tracer=tracer)
+            agent = Agent(agent_planner, registry, perceiver, describe, memory=agent_memory, tracer=tracer)
             result = agent.run(gym_env, seed=seed, options={"task": task_instance})
     finally:
         signal.signal(signal.SIGTERM, previous)
         gym_env.close()
+        if agent_memory is not None:
+            agent_memory.close()
     summary = {"task": task, "seed": seed, "perception": perception, **asdict(result)}
     paths = recorder.finish(summary)
     _print_summary(result, paths)
@@ -149,6 +177,14 @@ def _print_summary(result: Any, paths: dict[str, Path]) -> None:
     table.add_row("skill calls", str(result.skill_calls))
     table.add_row("sim time", f"{result.sim_time_s:.1f} s")
     table.add_row("wall time", f"{result.wall_time_s:.1f} s")
+    learned = result.stats.get("memory", {})
+    if learned.get("skills_used"):
+        used = ", ".join(f"{n} ({'ok' if ok else 'failed'})" for n, ok in learned["skills_used"].items())
+        table.add_row("memory used", used)
+    if learned.get("skill"):
+        table.add_row("memory learned", f"{learned['skill']} ({'new' if learned['created'] else 'merged'})")
+    if learned.get("error"):
+        table.add_row("memory", f"[yellow]not stored: {learned['error']}")
     console.print(table)
     for name, path in paths.items():
         console.print(f" {name:12s} {path}", soft_wrap=True, highlight=False)
@@ -168,6 +204,10 @@ def evaluate_cmd(
     families: Annotated[list[str] | None, typer.Option("--family", help="only these families (repeatable)")] = None,
     timeout: Annotated[float, typer.Option(min=1, help="seconds before an episode counts as hung")] = 600.0,
     video: Annotated[bool, typer.Option("--video/--no-video", help="record every episode's video")] = False,
+    memory: Annotated[
+        Path | None, typer.Option("--memory", help="memory file the workers share (default: none, nothing learned)")
+    ] = None,
+    embedder: EmbedderOption = EmbedderName.auto,
 ) -> None:
     """Run a suite of seeded episodes in parallel; write results.jsonl, results.md and report.html."""
     from embodied.episode import EpisodeConfig
@@ -182,7 +222,18 @@ def evaluate_cmd(
             raise ValueError(f"unknown families {unknown}; valid: {', '.join(sorted(FAMILIES))}")
         specs = build_suite(suite, episodes, tuple(families) if families else None)
         EpisodeConfig("stack", 0, None, planner, llm, perception)  # validates the planner options
-        options = EvalOptions(planner, llm, perception, env.value, timeout_s=timeout, video=video)
+        if memory is not None:
+            _open_memory(memory, EmbedderName.lexical).close()  # fails here, not in every worker
+        options = EvalOptions(
+            planner,
+            llm,
+            perception,
+            env.value,
+            timeout_s=timeout,
+            video=video,
+            memory=str(memory) if memory else None,
+            embedder=embedder.value,
+        )
     except (ValueError, EmbodiedError) as e:
         _fail_usage(str(e))
         return
@@ -224,6 +275,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "recording": ["--rounds", "1"],
     "eval_throughput": ["--episodes", "2"],
     "backends": ["--seeds", "1"],
+    "memory": ["--quick"],
 }
 
 
@@ -285,6 +337,205 @@ def list_tasks() -> None:
     for name, family in sorted(FAMILIES.items()):
         table.add_row(name, family.description, sample_task(name, 0).instruction)
     console.print(table)
+
+
+def _open_memory(path: Path | None, embedder: EmbedderName) -> Any:
+    """The memory file (raises EmbodiedError with what is wrong)."""
+    from embodied.memory import Memory
+
+    return Memory(path, embedder.value)
+
+
+skills_app = typer.Typer(
+    help="Composite skills in the agent's memory: list, show, remove, export, import.", no_args_is_help=True
+)
+memory_app = typer.Typer(help="The agent's memory file: search it, see what it holds.", no_args_is_help=True)
+app.add_typer(skills_app, name="skills")
+app.add_typer(memory_app, name="memory")
+
+
+def _store(path: Path | None) -> Any:
+    """The memory store for the skills commands (no embedder needed); exits 2 with the reason on failure."""
+    from embodied.memory import MemoryStore, default_memory_path
+
+    try:
+        return MemoryStore(path or default_memory_path())
+    except EmbodiedError as e:
+        _fail_usage(str(e))
+
+
+def _no_such_skill(store: Any, name: str) -> None:
+    names = ", ".join(s.name for s in store.skills()) or "none (run episodes to learn some)"
+    _fail_usage(f"no skill named {name!r} in {store.path}; stored skills: {names}")
+
+
+@skills_app.command("list")
+def skills_list(memory: MemoryOption = None) -> None:
+    """List the composite skills: parameters, steps, how often they worked, an instruction they worked for."""
+    store = _store(memory)
+    with store:
+        skills = store.skills()
+        table = Table(
+            "skill", "parameters", "steps", "worked", "learned from", title=f"{len(skills)} skills in {store.path}"
+        )
+        for s in skills:
+            steps = s.program.get("steps", [])
+            table.add_row(
+                s.name,
+                ", ".join(s.program.get("parameters", {}).get("properties", {})),
+                " > ".join(str(st.get("skill")) for st in steps),
+                f"{s.successes}/{s.uses}",
+                s.examples[-1] if s.examples else s.source,
+            )
+        console.print(table)
+
+
+@skills_app.command("show")
+def skills_show(
+    name: Annotated[str, typer.Argument(help="the skill's name (see `embodied skills list`)")],
+    memory: MemoryOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the stored program as JSON")] = False,
+) -> None:
+    """Show one composite skill: its description, parameters, steps and where it worked."""
+    import json
+
+    store = _store(memory)
+    with store:
+        s = store.skill(name)
+        if s is None:
+            _no_such_skill(store, name)
+            return
+    if as_json:
+        print(
+            json.dumps(
+                {**s.program, "examples": list(s.examples), "successes": s.successes, "failures": s.failures}, indent=2
+            )
+        )
+        return
+    console.print(f"[bold]{s.name}[/]  ({s.source}, worked {s.successes} of {s.uses} times)", highlight=False)
+    console.print(s.program.get("description", ""), highlight=False)
+    params = Table("parameter", "type", "description", title="parameters")
+    for p, schema in s.program.get("parameters", {}).get("properties", {}).items():
+        kind = str(schema.get("type", "")) + (f" {schema['enum']}" if "enum" in schema else "")
+        params.add_row(p, kind, str(schema.get("description", "")))
+    console.print(params)
+    steps = Table("#", "skill", "arguments", title="steps")
+    for i, step in enumerate(s.program.get("steps", []), start=1):
+        args = ", ".join(
+            f"{k}=<{v['$param']}>" if isinstance(v, dict) and "$param" in v else f"{k}={v!r}"
+            for k, v in step.get("arguments", {}).items()
+        )
+        steps.add_row(str(i), str(step.get("skill")), args)
+    console.print(steps)
+    for example in s.examples:
+        console.print(f" worked for: {example}", highlight=False)
+
+
+@skills_app.command("remove")
+def skills_remove(name: Annotated[str, typer.Argument(help="the skill's name")], memory: MemoryOption = None) -> None:
+    """Remove one composite skill from memory (export it first to keep a copy)."""
+    store = _store(memory)
+    with store:
+        if not store.remove_skill(name):
+            _no_such_skill(store, name)
+    console.print(f"removed {name}", highlight=False)
+
+
+@skills_app.command("export")
+def skills_export(
+    file: Annotated[Path, typer.Argument(help="JSON file to write")],
+    memory: MemoryOption = None,
+    names: Annotated[list[str] | None, typer.Option("--name", help="only these skills (repeatable)")] = None,
+) -> None:
+    """Write the composite skills to a readable JSON file."""
+    from embodied.memory.transfer import export_skills
+
+    store = _store(memory)
+    with store:
+        try:
+            count = export_skills(store, file, names)
+        except (EmbodiedError, OSError) as e:
+            _fail_usage(str(e))
+            return
+    console.print(f"exported {count} skills to {file}", highlight=False)
+
+
+@skills_app.command("import")
+def skills_import(
+    file: Annotated[Path, typer.Argument(help="JSON file written by `embodied skills export`")],
+    memory: MemoryOption = None,
+    skills: Annotated[
+        list[str] | None, typer.Option("--skills", help="module with the @skill functions they call (repeatable)")
+    ] = None,
+) -> None:
+    """Validate and add the skills of an export file; skills with the same steps as stored ones are merged."""
+    from embodied.episode import make_registry
+    from embodied.memory.transfer import import_skills
+
+    try:
+        registry = make_registry(tuple(skills or ()))
+    except EmbodiedError as e:
+        _fail_usage(str(e))
+        return
+    store = _store(memory)
+    with store:
+        try:
+            report = import_skills(store, file, registry)
+        except EmbodiedError as e:
+            _fail_usage(str(e))
+            return
+    console.print(
+        f"imported {len(report.created)} new, merged {len(report.merged)} into stored skills", highlight=False
+    )
+    for name, why in report.rejected:
+        console.print(f"[yellow]rejected[/] {name}: {why}", highlight=False)
+    if report.rejected:
+        raise typer.Exit(code=1)
+
+
+@memory_app.command("search")
+def memory_search(
+    query: Annotated[str, typer.Argument(help="what to look for, in words")],
+    memory: MemoryOption = None,
+    kinds: Annotated[
+        list[str] | None, typer.Option("--kind", help="skill | episode | reflection | fact (repeatable; default all)")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", min=1, help="how many results")] = 5,
+    embedder: EmbedderOption = EmbedderName.auto,
+) -> None:
+    """Search skills, episodes, reflections and facts by meaning (MiniLM) or words (FTS5)."""
+    from embodied.memory import KINDS
+
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        _fail_usage(f"unknown kinds {unknown}; valid: {', '.join(KINDS)}")
+    try:
+        mem = _open_memory(memory, embedder)
+    except EmbodiedError as e:
+        _fail_usage(str(e))
+        return
+    with mem:
+        hits = mem.store.search(query, tuple(kinds or KINDS), k)
+        table = Table("kind", "score", "text", title=f"{query!r} in {mem.path} ({mem.retrieval})")
+        for h in hits:
+            table.add_row(h.kind, f"{h.score:.3f}", h.text)
+    console.print(table if hits else f"nothing in {mem.path} matches {query!r}")
+
+
+@memory_app.command("info")
+def memory_info(memory: MemoryOption = None) -> None:
+    """Where the memory file is and what it holds."""
+    store = _store(memory)
+    with store:
+        table = Table(show_header=False, box=None)
+        table.add_column()
+        table.add_column(overflow="fold")
+        table.add_row("file", str(store.path))
+        table.add_row("size", f"{store.path.stat().st_size / 1e6:.2f} MB")
+        table.add_row("schema", str(store.schema_version))
+        for kind, n in store.counts().items():
+            table.add_row(f"{kind}s", str(n))
+        console.print(table)
 
 
 if __name__ == "__main__":

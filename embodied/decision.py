@@ -61,6 +61,7 @@ class Context:
     memory_hits: tuple[str, ...] = ()
     tool_results: tuple[ToolOutcome, ...] = ()
     tools: tuple[dict[str, Any], ...] = ()  # OpenAI-shape tool schemas of the available skills
+    programs: tuple[dict[str, Any], ...] = ()  # recalled composite skills as programs (embodied.memory.Program)
     reflections: tuple[str, ...] = ()
     feedback: tuple[str, ...] = ()  # framework messages: parse errors, rejected calls, failed checks
     turn: int = 0

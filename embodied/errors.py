@@ -20,7 +20,9 @@ __all__ = [
     "DependencyNotInstalled",
     "EmbodiedError",
     "EnvError",
+    "MemoryStoreError",
     "PhysicsDivergence",
+    "ProgramError",
     "RenderingUnavailable",
     "SceneError",
     "SkillArgumentError",
@@ -62,3 +64,11 @@ class SkillArgumentError(EmbodiedError, ValueError):
 
 class UnknownSkillError(EmbodiedError, KeyError):
     """A call to a skill that is not registered."""
+
+
+class MemoryStoreError(EmbodiedError, RuntimeError):
+    """The memory file cannot be opened, read or written; the message names the file and what to do."""
+
+
+class ProgramError(EmbodiedError, ValueError):
+    """A composite skill's program that is malformed or does not fit the registered skills."""

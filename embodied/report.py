@@ -57,6 +57,12 @@ video { width: 640px; max-width: 55vw; background: #000; }
     if (e.kind === "tool_result") return (e.success ? "ok: " : "failed: ") + (e.message || "");
     if (e.kind === "verification") return (e.subgoal || "") + (e.holds ? " holds" : " does not hold");
     if (e.kind === "observation" || e.kind === "reflection") return e.text || "";
+    if (e.kind === "memory_recall")
+      return "recalled " + ((e.skills || []).join(", ") || "no skills") + " for: " + (e.query || "");
+    if (e.kind === "memory_update") {
+      if (e.error) return "not stored: " + e.error;
+      return e.skill ? (e.created ? "learned " : "merged into ") + e.skill : "episode stored";
+    }
     if (e.kind === "episode_end") return (e.success ? "success: " : "failed: ") + (e.reason || "");
     return e.instruction || e.error || e.query || "";
   }

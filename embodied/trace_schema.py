@@ -38,6 +38,9 @@ TRACE_EVENT_SCHEMA: dict[str, Any] = {
                 "decision",
                 "planner_error",
                 "memory_query",
+                "memory_recall",
+                "memory_error",
+                "memory_update",
                 "tool_call",
                 "tool_result",
                 "verification",
@@ -73,6 +76,17 @@ TRACE_EVENT_SCHEMA: dict[str, Any] = {
         ),
         _kind("planner_error", {"turn": {"type": "integer"}, "error": {"type": "string"}}),
         _kind("memory_query", {"turn": {"type": "integer"}, "query": {"type": "string"}}),
+        _kind(
+            "memory_recall",
+            {
+                "turn": {"type": "integer"},
+                "query": {"type": "string"},
+                "skills": {"type": "array", "items": {"type": "string"}},
+                "hits": {"type": "array", "items": {"type": "string"}},
+            },
+        ),
+        _kind("memory_error", {"turn": {"type": "integer"}, "error": {"type": "string"}}),
+        _kind("memory_update", {"skills_used": {"type": "object"}}),
         _kind("tool_call", {"turn": {"type": "integer"}, "name": {"type": "string"}, "arguments": _CALL_ARGS}),
         _kind(
             "tool_result",

@@ -25,3 +25,9 @@ def make_env() -> Iterator[Callable[..., gym.Env[Any, Any]]]:
     yield factory
     for env in made:
         env.close()
+
+
+@pytest.fixture(autouse=True)
+def _memory_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own memory file: nothing is read from or written to the user's data folder."""
+    monkeypatch.setenv("EMBODIED_MEMORY", str(tmp_path_factory.mktemp("memory") / "memory.sqlite"))

@@ -41,6 +41,8 @@ class EvalOptions:
     timeout_s: float = 600.0
     record: bool = True  # trace.jsonl + report.html per episode (no video: --video adds it)
     video: bool = False
+    memory: str | None = None  # a memory file shared by every worker (None: episodes learn nothing)
+    embedder: str = "auto"
 
     def __post_init__(self) -> None:
         if self.env not in ENV_IDS:
@@ -57,6 +59,7 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
     from embodied.agent import Agent, NullTracer, Tracer
     from embodied.episode import EpisodeConfig, make_perceiver, make_planner, make_registry
     from embodied.evaluation.perturb import Perturber
+    from embodied.memory import Memory
     from embodied.recorder import Recorder
     from perception.describe import describe
 
@@ -77,9 +80,15 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
     if spec.perturbation:
         perturber = Perturber(tracer, env, spec.perturbation, np.random.default_rng([spec.seed, 99]))
         tracer = perturber
+    memory = Memory(options.memory, options.embedder) if options.memory else None
     try:
         agent = Agent(
-            make_planner(config), make_registry(), make_perceiver(options.perception, env), describe, tracer=tracer
+            make_planner(config),
+            make_registry(),
+            make_perceiver(options.perception, env),
+            describe,
+            memory=memory,
+            tracer=tracer,
         )
         if spec.suite == "chains":
             row = _run_chain(agent, env, spec)
@@ -87,8 +96,12 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
             result = agent.run(env, seed=spec.seed)
             row = {**asdict(spec), **{k: v for k, v in asdict(result).items() if k != "stats"}}
             row["control_steps"] = result.stats.get("control_steps", 0)
+            if memory is not None:
+                row["memory_skills_used"] = sorted(result.stats.get("memory", {}).get("skills_used", {}))
     finally:
         env.close()
+        if memory is not None:
+            memory.close()
     row["perturbation_applied"] = perturber.applied if perturber else None
     if recorder is not None:
         row["report"] = str(recorder.finish(row)["report"])

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from embodied.decision import Atom, Context, Decision, Subgoal, ToolCall
-from embodied.errors import DependencyNotInstalled, EmbodiedError
+from embodied.errors import DependencyNotInstalled, EmbodiedError, ProgramError
 from embodied.instructions import parse_instruction
+from embodied.memory.composite import Program
 from embodied.planners.pddl import DOMAIN, SKILL_OF_ACTION, TABLE_TARGET, problem
 from embodied.verification import format_atom, unmet
 from envs.scene_spec import REGIONS
@@ -91,6 +92,17 @@ def _solve_unified_planning(problem_text: str, engine: str) -> list[tuple[str, l
     return [(a.action.name, [str(p) for p in a.actual_parameters]) for a in result.plan.actions]
 
 
+def _effects(chunk: list[tuple[str, list[str]]]) -> list[Atom]:
+    """The atoms the chunk's placing actions make true, the last one per object (later moves undo earlier ones)."""
+    last: dict[str, Atom] = {}
+    for action, args in chunk:
+        if action in PLACING:
+            last.pop(args[0], None)
+            if action in EFFECT:
+                last[args[0]] = (EFFECT[action], *args[:2])
+    return list(last.values())
+
+
 def to_call(action: str, args: list[str]) -> ToolCall:
     """The skill call that executes one PDDL action."""
     skill, params = SKILL_OF_ACTION[action]
@@ -157,26 +169,47 @@ class ClassicalPlanner:
                 tool_calls=(ToolCall("look", {"step_back": True}),),
                 goal_atoms=goal,
             )
-        chunk = []
-        for action, args in plan:
-            chunk.append((action, args))
-            if action in PLACING:
-                break
-        calls = tuple(to_call(a, args) for a, args in chunk)
-        last_action, last_args = chunk[-1]
-        step_atoms = (EFFECT[last_action], *last_args[:2]) if last_action in EFFECT else None
-        active = tuple(
-            Subgoal(s.description, "active", s.atoms) if step_atoms is not None and s.atoms == (step_atoms,) else s
-            for s in subgoals
-        )
-        if step_atoms is not None and all(s.atoms != (step_atoms,) for s in active):
-            active += (Subgoal(f"{format_atom(step_atoms)} (clears the way)", "active", (step_atoms,)),)
+        all_calls = [to_call(a, args) for a, args in plan]
+        macro = self._macro(context.programs, all_calls)
+        calls: tuple[ToolCall, ...]
+        if macro is not None:
+            name, values, n = macro
+            chunk, calls = plan[:n], (ToolCall(name, values),)
+            how = f"The learned skill {name} covers the first {n}: I call it once."
+        else:
+            chunk = []
+            for action, args in plan:
+                chunk.append((action, args))
+                if action in PLACING:
+                    break
+            calls = tuple(all_calls[: len(chunk)])
+            how = f"Executing the first {len(chunk)}."
+        active = subgoals
+        for step_atoms in _effects(chunk):
+            active = tuple(Subgoal(s.description, "active", s.atoms) if s.atoms == (step_atoms,) else s for s in active)
+            if all(s.atoms != (step_atoms,) for s in active):
+                active += (Subgoal(f"{format_atom(step_atoms)} (clears the way)", "active", (step_atoms,)),)
         plan_text = " -> ".join(f"{a}({', '.join(args)})" for a, args in plan)
         thoughts = (
             f"Goal: {', '.join(map(format_atom, goal))}. Still open: {', '.join(map(format_atom, open_atoms))}. "
-            f"Plan ({len(plan)} steps): {plan_text}. Executing the first {len(chunk)}."
+            f"Plan ({len(plan)} steps): {plan_text}. {how}"
         )
         return Decision(thoughts=thoughts, subgoals=active, tool_calls=calls, goal_atoms=goal)
+
+    @staticmethod
+    def _macro(programs: tuple[dict[str, Any], ...], calls: list[ToolCall]) -> tuple[str, dict[str, Any], int] | None:
+        """The longest recalled composite skill whose steps are the plan's first calls (earlier recalled wins ties)."""
+        best: tuple[str, dict[str, Any], int] | None = None
+        for data in programs:
+            try:
+                program = Program.from_json(data)
+            except ProgramError as e:
+                log.warning("recalled skill ignored: %s", e)
+                continue
+            values = program.match(calls)
+            if values is not None and (best is None or len(program.steps) > best[2]):
+                best = (program.name, values, len(program.steps))
+        return best
 
     def _renamed(self, scene: SceneGraph, missing: list[str], goal: tuple[Atom, ...]) -> tuple[Atom, ...] | None:
         """Follow perception's renaming: a missing ``large green block`` is the one unclaimed green block.

@@ -1,0 +1,460 @@
+"""The agent's memory file: one SQLite database in WAL mode, safe for several processes at once.
+
+It holds composite skills, episode summaries, reflections and facts, and one searchable
+*document* per row of those (its text, and the embedding of that text when an embedder is
+configured). Every write is one ``BEGIN IMMEDIATE`` transaction, so a process killed in the
+middle of one leaves the file as it was before it (SQLite's WAL guarantees that), and writers
+from several processes queue on SQLite's lock (``busy_timeout``) instead of losing rows.
+``synchronous=FULL`` makes every committed write durable before the call returns.
+
+Search is by cosine similarity of embeddings when an embedder is given (the vectors are cached
+per process and reloaded only when the file changed: ``PRAGMA data_version``), else by BM25 over
+an FTS5 index of the same texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embodied.errors import MemoryStoreError
+from embodied.memory.embedding import Embedder
+from embodied.memory.schema import MIGRATIONS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+KINDS = ("skill", "episode", "reflection", "fact")
+MAX_EXAMPLES = 8  # instructions kept per skill (the oldest go first)
+_BACKFILL_BATCH = 256
+
+
+@dataclass(frozen=True)
+class StoredSkill:
+    """A composite skill as stored: its program (JSON), where it worked, and how often it worked."""
+
+    id: int
+    name: str
+    program: dict[str, Any]
+    examples: tuple[str, ...]
+    successes: int
+    failures: int
+    source: str
+    created: float
+    updated: float
+
+    @property
+    def uses(self) -> int:
+        return self.successes + self.failures
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: which row (``kind``, ``ref``), its text, and its score (higher is closer)."""
+
+    kind: str
+    ref: int
+    text: str
+    score: float
+
+
+@dataclass
+class _VectorCache:
+    token: tuple[int, int] = (-1, -1)
+    refs: dict[str, np.ndarray] = field(default_factory=dict)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def skill_text(name: str, description: str, examples: Sequence[str]) -> str:
+    """What retrieval matches a skill on: its name in words, its description and where it worked."""
+    shown = "; ".join(examples[-3:])
+    return f"{name.replace('_', ' ')}: {description}" + (f" Worked for: {shown}" if shown else "")
+
+
+class MemoryStore:
+    """One memory file (created with its folders if missing). See the module docstring.
+
+    Args:
+        path: the SQLite file.
+        embedder: the model that embeds documents (None: lexical search only).
+        timeout_s: how long a write waits for another process's write before failing.
+    """
+
+    def __init__(self, path: str | Path, embedder: Embedder | None = None, timeout_s: float = 30.0) -> None:
+        self.path = Path(path).expanduser()
+        self.embedder = embedder
+        self._writes = 0
+        self._cache = _VectorCache()
+        if self.path.is_dir():
+            raise MemoryStoreError(
+                f"memory path {self.path} is a folder; give a file path such as {self.path}/memory.sqlite"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise MemoryStoreError(f"cannot open the memory file {self.path}: {e}") from e
+        self.db.row_factory = sqlite3.Row
+        try:
+            self._configure(timeout_s)
+            self._migrate()
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            raise MemoryStoreError(
+                f"{self.path} is not a usable embodied memory file ({e}); it was left untouched: "
+                "choose another file with --memory PATH"
+            ) from e
+
+    def _configure(self, timeout_s: float) -> None:
+        mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            log.warning("%s: SQLite refused WAL mode (%s); concurrent use is slower", self.path, mode)
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise MemoryStoreError(
+                f"{self.path} was written by a newer embodied (schema {version}; this one reads up to "
+                f"{SCHEMA_VERSION}): upgrade embodied or use another --memory file"
+            )
+        with self.transaction() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have migrated
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version={number + 1}")
+                log.info("%s: migrated the memory schema to version %d", self.path, number + 1)
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): all of it lands, or none of it."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise MemoryStoreError(f"cannot write the memory file {self.path}: {e}") from e
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self.db.execute("ROLLBACK")
+            raise MemoryStoreError(f"cannot write the memory file {self.path}: {e}") from e
+        self._writes += 1
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check`` (``"ok"`` for a sound file)."""
+        return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def counts(self) -> dict[str, int]:
+        """Rows per kind (skills, episodes, reflections, facts)."""
+        tables = {"skill": "skills", "episode": "episodes", "reflection": "reflections", "fact": "facts"}
+        return {k: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for k, t in tables.items()}
+
+    def _vector(self, text: str) -> tuple[str | None, bytes | None]:
+        if self.embedder is None:
+            return None, None
+        return self.embedder.name, self.embedder.encode([text])[0].astype(np.float32).tobytes()
+
+    @staticmethod
+    def _document(
+        db: sqlite3.Connection, kind: str, ref: int, text: str, vector: tuple[str | None, bytes | None]
+    ) -> None:
+        model, blob = vector
+        db.execute(
+            "INSERT INTO documents (kind, ref, text, model, vector) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, ref) DO UPDATE SET text=excluded.text, model=excluded.model, vector=excluded.vector",
+            (kind, ref, text, model, blob),
+        )
+
+    # ------------------------------------------------------------------ skills
+    def put_skill(
+        self,
+        program: dict[str, Any],
+        key: str,
+        example: str | None = None,
+        success: bool | None = True,
+        source: str = "learned",
+        *,
+        examples: Sequence[str] = (),
+        counts: tuple[int, int] | None = None,
+    ) -> tuple[str, bool]:
+        """Store a composite skill, or merge it into the stored one with the same ``key`` (same steps).
+
+        A merge adds ``example`` (and ``examples``) to the skill's instructions and counts the success
+        (``counts=(successes, failures)`` adds those instead, as an import does); a new skill whose name
+        is taken by different steps gets a numbered name. Returns ``(name, created)``.
+        """
+        new_examples = [*examples, *([example] if example else [])]
+        existing = self.db.execute("SELECT name, program, examples FROM skills WHERE program_key=?", (key,)).fetchone()
+        if existing is not None:
+            name, description = existing["name"], json.loads(existing["program"])["description"]
+            examples = _merged_examples(json.loads(existing["examples"]), new_examples)
+        else:
+            name, description, examples = program["name"], program["description"], _merged_examples([], new_examples)
+        text = skill_text(name, description, examples)
+        vector = self._vector(text)
+        now = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT id, name, examples FROM skills WHERE program_key=?", (key,)).fetchone()
+            added = counts if counts is not None else (1 if success else 0, 1 if success is False else 0)
+            if row is not None:
+                merged = _merged_examples(json.loads(row["examples"]), new_examples)
+                db.execute(
+                    "UPDATE skills SET examples=?, successes=successes+?, failures=failures+?, updated=? WHERE id=?",
+                    (json.dumps(merged), *added, now, row["id"]),
+                )
+                new_text = skill_text(row["name"], description, merged)
+                self._document(db, "skill", row["id"], new_text, vector if new_text == text else (None, None))
+                return str(row["name"]), False
+            name = _free_name(db, str(program["name"]))
+            stored = {**program, "name": name}
+            cur = db.execute(
+                "INSERT INTO skills (name, program_key, program, examples, successes, failures, source, created,"
+                " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, key, json.dumps(stored), json.dumps(examples), *added, source, now, now),
+            )
+            new_text = skill_text(name, description, examples)
+            self._document(db, "skill", int(cur.lastrowid or 0), new_text, vector if new_text == text else (None, None))
+            return name, True
+
+    def record_skill_use(self, name: str, success: bool) -> None:
+        """Count one more success or failure of the skill called ``name`` (no-op if it was removed)."""
+        column = "successes" if success else "failures"
+        with self.transaction() as db:
+            db.execute(f"UPDATE skills SET {column}={column}+1, updated=? WHERE name=?", (time.time(), name))
+
+    def skill(self, name: str) -> StoredSkill | None:
+        row = self.db.execute("SELECT * FROM skills WHERE name=?", (name,)).fetchone()
+        return _stored_skill(row) if row is not None else None
+
+    def skills(self, ids: Sequence[int] | None = None) -> list[StoredSkill]:
+        """All skills (by name), or those with the given row ids (in that order)."""
+        if ids is None:
+            return [_stored_skill(r) for r in self.db.execute("SELECT * FROM skills ORDER BY name")]
+        rows = {
+            r["id"]: r
+            for r in self.db.execute(f"SELECT * FROM skills WHERE id IN ({','.join('?' * len(ids))})", tuple(ids))
+        }
+        return [_stored_skill(rows[i]) for i in ids if i in rows]
+
+    def remove_skill(self, name: str) -> bool:
+        """Delete the skill called ``name``; False if there is none."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM skills WHERE name=?", (name,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM documents WHERE kind='skill' AND ref=?", (row["id"],))
+            db.execute("DELETE FROM skills WHERE id=?", (row["id"],))
+            return True
+
+    # ------------------------------------------------------------------ episodes, reflections, facts
+    def add_episode(
+        self,
+        instruction: str,
+        verified: bool,
+        reason: str,
+        calls: list[dict[str, Any]],
+        metrics: dict[str, Any],
+        skill: str | None = None,
+        reflections: Sequence[str] = (),
+        facts: Sequence[tuple[str, str, str]] = (),
+    ) -> int:
+        """Store an episode summary with its reflections and facts in one transaction; returns its id."""
+        outcome = "succeeded" if verified else "failed"
+        shown = ", ".join(str(c.get("name")) for c in calls[:12]) + (", ..." if len(calls) > 12 else "")
+        turns = metrics.get("turns", "?")
+        text = f"Episode '{instruction}' {outcome} ({reason}) in {turns} turns; calls: {shown or 'none'}"
+        texts = [text] + [f"Reflection on '{instruction}': {r}" for r in reflections]
+        texts += [f"{s} {p.replace('_', ' ')} {v}" for s, p, v in facts]
+        vectors: list[tuple[str | None, bytes | None]]
+        if self.embedder is not None:
+            encoded = self.embedder.encode(texts)
+            vectors = [(self.embedder.name, v.astype(np.float32).tobytes()) for v in encoded]
+        else:
+            vectors = [(None, None)] * len(texts)
+        now = time.time()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO episodes (instruction, verified, reason, calls, metrics, skill, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    instruction,
+                    int(verified),
+                    reason,
+                    json.dumps(calls, default=str),
+                    json.dumps(metrics, default=str),
+                    skill,
+                    now,
+                ),
+            )
+            episode = int(cur.lastrowid or 0)
+            self._document(db, "episode", episode, texts[0], vectors[0])
+            for i, r in enumerate(reflections, start=1):
+                cur = db.execute(
+                    "INSERT INTO reflections (episode_id, instruction, text, created) VALUES (?, ?, ?, ?)",
+                    (episode, instruction, r, now),
+                )
+                self._document(db, "reflection", int(cur.lastrowid or 0), texts[i], vectors[i])
+            for j, (subject, predicate, value) in enumerate(facts, start=1 + len(reflections)):
+                ref = db.execute(
+                    "INSERT INTO facts (subject, predicate, value, episode_id, updated) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (subject, predicate) DO UPDATE SET value=excluded.value, "
+                    "episode_id=excluded.episode_id, updated=excluded.updated RETURNING id",
+                    (subject, predicate, value, episode, now),
+                ).fetchone()[0]
+                self._document(db, "fact", int(ref), texts[j], vectors[j])
+        return episode
+
+    def episodes(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest episode summaries, newest first."""
+        rows = self.db.execute("SELECT * FROM episodes ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [{**dict(r), "calls": json.loads(r["calls"]), "metrics": json.loads(r["metrics"])} for r in rows]
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: str, kinds: Sequence[str] = KINDS, k: int = 5) -> list[Hit]:
+        """The ``k`` documents of ``kinds`` closest to ``query``, best first."""
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown memory kinds {unknown}; valid: {', '.join(KINDS)}")
+        if not query.strip() or k <= 0:
+            return []
+        if self.embedder is None:
+            return self._search_lexical(query, kinds, k)
+        return self._search_vectors(query, kinds, k)
+
+    def _search_lexical(self, query: str, kinds: Sequence[str], k: int) -> list[Hit]:
+        words = sorted(set(re.findall(r"[a-z0-9]+", query.lower())))
+        if not words:
+            return []
+        match = " OR ".join(f'"{w}"' for w in words)
+        rows = self.db.execute(
+            "SELECT d.kind, d.ref, d.text, bm25(documents_fts) AS rank FROM documents_fts "
+            "JOIN documents d ON d.id = documents_fts.rowid "
+            f"WHERE documents_fts MATCH ? AND d.kind IN ({','.join('?' * len(kinds))}) ORDER BY rank LIMIT ?",
+            (match, *kinds, k),
+        ).fetchall()
+        return [Hit(r["kind"], int(r["ref"]), r["text"], -float(r["rank"])) for r in rows]
+
+    def _search_vectors(self, query: str, kinds: Sequence[str], k: int) -> list[Hit]:
+        assert self.embedder is not None
+        self._load_vectors()
+        q = self.embedder.encode([query])[0]
+        scored: list[tuple[float, str, int]] = []
+        for kind in kinds:
+            matrix, refs = self._cache.vectors.get(kind), self._cache.refs.get(kind)
+            if matrix is None or refs is None or not len(refs):
+                continue
+            scores = matrix @ q
+            top = np.argpartition(-scores, min(k, len(scores)) - 1)[:k] if len(scores) > k else np.arange(len(scores))
+            scored += [(float(scores[i]), kind, int(refs[i])) for i in top]
+        scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+        best = scored[:k]
+        texts = self._texts([(kind, ref) for _, kind, ref in best])
+        return [Hit(kind, ref, texts.get((kind, ref), ""), score) for score, kind, ref in best]
+
+    def _texts(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        out = {}
+        for kind, ref in keys:
+            row = self.db.execute("SELECT text FROM documents WHERE kind=? AND ref=?", (kind, ref)).fetchone()
+            if row is not None:
+                out[(kind, ref)] = str(row[0])
+        return out
+
+    def _load_vectors(self) -> None:
+        """Embed documents that lack this model's vector, then (re)load the vectors if the file changed."""
+        assert self.embedder is not None
+        token = (int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+        if token == self._cache.token:
+            return
+        self._backfill()
+        token = (int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+        cache = _VectorCache(token)
+        for kind in KINDS:
+            rows = self.db.execute(
+                "SELECT ref, vector FROM documents WHERE kind=? AND model=? ORDER BY id", (kind, self.embedder.name)
+            ).fetchall()
+            if rows:
+                cache.refs[kind] = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                cache.vectors[kind] = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
+                    len(rows), -1
+                )
+        self._cache = cache
+
+    def _backfill(self) -> None:
+        assert self.embedder is not None
+        name, last = self.embedder.name, 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, text FROM documents WHERE (model IS NULL OR model != ?) AND id > ? ORDER BY id LIMIT ?",
+                (name, last, _BACKFILL_BATCH),
+            ).fetchall()
+            if not rows:
+                return
+            last = int(rows[-1]["id"])
+            vectors = self.embedder.encode([r["text"] for r in rows])
+            with self.transaction() as db:
+                db.executemany(
+                    "UPDATE documents SET model=?, vector=? WHERE id=? AND text=?",
+                    [
+                        (name, v.astype(np.float32).tobytes(), r["id"], r["text"])
+                        for r, v in zip(rows, vectors, strict=True)
+                    ],
+                )
+
+
+def _merged_examples(examples: list[str], new: Sequence[str]) -> list[str]:
+    examples = [*examples, *(e for e in dict.fromkeys(new) if e and e not in examples)]
+    return examples[-MAX_EXAMPLES:]
+
+
+def _free_name(db: sqlite3.Connection, name: str) -> str:
+    candidate, n = name, 1
+    while db.execute("SELECT 1 FROM skills WHERE name=?", (candidate,)).fetchone() is not None:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
+def _stored_skill(row: sqlite3.Row) -> StoredSkill:
+    return StoredSkill(
+        id=int(row["id"]),
+        name=str(row["name"]),
+        program=json.loads(row["program"]),
+        examples=tuple(json.loads(row["examples"])),
+        successes=int(row["successes"]),
+        failures=int(row["failures"]),
+        source=str(row["source"]),
+        created=float(row["created"]),
+        updated=float(row["updated"]),
+    )

@@ -1,0 +1,194 @@
+"""The agent with a persistent memory: composite skills learned in one run are reused in the next."""
+
+from __future__ import annotations
+
+import pytest
+
+from embodied.agent import Agent, Budgets
+from embodied.decision import Decision, ToolCall
+from embodied.errors import MemoryStoreError
+from embodied.memory import Memory, Program, generalise
+from embodied.planners.classical import ClassicalPlanner
+from embodied.primitives import default_registry
+from perception.describe import describe
+from perception.ground_truth import GroundTruthPerceiver
+from tests.embodied.test_agent import ListTracer, ScriptedPlanner
+
+
+def _run(make_env, memory_path, task, seed, planner=None, budgets=None):
+    """One episode in a fresh env with a memory opened on ``memory_path`` (as a new process would)."""
+    env = make_env(task=task, seed=seed, modalities=(), terminate_on_success=False)
+    tracer = ListTracer()
+    with Memory(memory_path, embedder="lexical") as memory:
+        agent = Agent(
+            planner or ClassicalPlanner(),
+            default_registry(),
+            GroundTruthPerceiver(env),
+            describe,
+            memory=memory,
+            tracer=tracer,
+            budgets=budgets,
+        )
+        return agent.run(env, seed=seed), tracer
+
+
+def _events(tracer, kind):
+    return [d for k, d in tracer.events if k == kind]
+
+
+@pytest.mark.slow
+def test_second_run_calls_the_learned_composite_and_needs_fewer_decisions(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    first, _ = _run(make_env, path, "tower", 0)
+    assert first.success and first.verified
+    learned = first.stats["memory"]
+    assert learned["created"] and learned["steps"] == 4  # pick, place, pick, place
+
+    second, tracer = _run(make_env, path, "tower", 0)
+    assert second.success
+    calls = [d["name"] for d in _events(tracer, "tool_call")]
+    assert calls == [learned["skill"]], calls  # the whole tower in one call of the learned skill
+    result = _events(tracer, "tool_result")[0]
+    assert result["success"] and [s["name"] for s in result["steps_run"]] == ["pick", "place", "pick", "place"]
+    assert second.turns <= 0.7 * first.turns, (first.turns, second.turns)  # >= 30% fewer planner decisions
+    assert second.stats["memory"]["skills_used"] == {learned["skill"]: True}
+
+    with Memory(path, embedder="lexical") as memory:
+        stored = memory.store.skill(learned["skill"])
+    assert stored is not None and (stored.successes, stored.failures) == (2, 0)
+
+
+@pytest.mark.slow
+def test_learned_composite_is_reused_on_other_objects(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    first, _ = _run(make_env, path, "tower", 0)
+    other, tracer = _run(make_env, path, "tower", 5)
+    assert first.success and other.success
+    call = _events(tracer, "tool_call")[0]
+    assert call["name"] == first.stats["memory"]["skill"]
+    assert set(call["arguments"].values()) == {name for atom in other.goal_atoms for name in atom[1:]}
+
+
+def test_an_unverified_episode_teaches_no_skill_but_is_remembered(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    planner = ScriptedPlanner([Decision(tool_calls=(ToolCall("look"), ToolCall("open_gripper")))] * 2)
+    result, tracer = _run(make_env, path, "stack", 1, planner, Budgets(max_turns=2))
+    assert not result.verified
+    update = _events(tracer, "memory_update")[0]
+    assert "skill" not in update and update["episode_id"] == 1
+    with Memory(path, embedder="lexical") as memory:
+        assert memory.store.counts()["skill"] == 0
+        episode = memory.store.episodes()[0]
+    assert episode["instruction"] == result.instruction and not episode["verified"]
+    assert [c["name"] for c in episode["calls"]] == ["look", "open_gripper"] * 2
+
+
+def _library(count):
+    """``count`` different composite skills (distinct steps), as a large library would hold."""
+    registry = default_registry()
+    programs = []
+    for i in range(count):
+        calls = [
+            ToolCall("pick", {"object": f"block {i}"}),
+            ToolCall("move_to", {"x": round(0.3 + 0.005 * i, 3), "y": 0.0, "z": 0.2}),
+        ]
+        program = generalise(f"lift block number {i} up", calls, {f"block {i}"}, registry)
+        assert program is not None
+        programs.append(program)
+    return programs
+
+
+def test_only_the_retrieved_skills_are_offered_as_tools(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    with Memory(path, embedder="lexical") as memory:
+        for program in _library(40):
+            memory.store.put_skill(program.to_json(), program.key(), "lift a block up")
+        assert memory.store.counts()["skill"] == 40
+    planner = ScriptedPlanner([])
+    _run(make_env, path, "stack", 1, planner, Budgets(max_turns=1))
+    context = planner.contexts[0]
+    primitives = set(default_registry().names)
+    offered = [name for name in context.tool_names if name not in primitives]
+    assert 0 < len(offered) <= 3 and len(context.programs) == len(offered)
+
+
+STACK = "stack the orange block on the small yellow block"
+
+
+def _stack_skill(path, episode=False):
+    """A memory file holding the composite learned from stacking the orange block on the small yellow one."""
+    calls = [
+        ToolCall("pick", {"object": "orange block"}),
+        ToolCall("place", {"object": "orange block", "target": "small yellow block"}),
+    ]
+    program = generalise(STACK, calls, {"orange block", "small yellow block"}, default_registry())
+    assert isinstance(program, Program)
+    with Memory(path, embedder="lexical") as memory:
+        memory.store.put_skill(program.to_json(), program.key(), STACK)
+        if episode:
+            memory.store.add_episode(STACK, True, "goal verified", [], {"turns": 2}, program.name)
+    return program
+
+
+def test_a_planner_can_call_a_recalled_composite_by_name(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    program = _stack_skill(path)
+    call = ToolCall(program.name, {"object": "orange block", "target": "small yellow block"})
+    planner = ScriptedPlanner(
+        [Decision(tool_calls=(call,)), Decision(done=True, goal_atoms=(("on", "orange block", "small yellow block"),))]
+    )
+    result, tracer = _run(make_env, path, "stack", 3, planner, Budgets(max_turns=3))
+    assert result.success and result.verified
+    assert program.name in planner.contexts[0].tool_names
+    assert _events(tracer, "tool_result")[0]["success"]
+
+
+def test_a_composite_with_bad_arguments_fails_cleanly(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    program = _stack_skill(path)
+    planner = ScriptedPlanner([Decision(tool_calls=(ToolCall(program.name, {"object": "unicorn"}),))])
+    result, _ = _run(make_env, path, "stack", 3, planner, Budgets(max_turns=2))
+    message = planner.contexts[1].tool_results[0].message
+    assert not planner.contexts[1].tool_results[0].success and "target" in message
+    assert result.stats["memory"]["skills_used"] == {program.name: False}
+
+
+def test_a_memory_that_cannot_be_written_does_not_lose_the_episode(make_env, tmp_path, monkeypatch):
+    path = tmp_path / "memory.sqlite"
+
+    def broken(*args, **kwargs):
+        raise MemoryStoreError(f"cannot write the memory file {path}: disk I/O error")
+
+    monkeypatch.setattr("embodied.memory.store.MemoryStore.add_episode", broken)
+    result, tracer = _run(make_env, path, "stack", 3)
+    assert result.success
+    assert "disk I/O error" in _events(tracer, "memory_update")[0]["error"]
+
+
+def test_an_llm_planner_is_shown_the_recalled_skill_and_memory_lines(make_env, tmp_path):
+    import json
+
+    from embodied.llm import ScriptedChatModel
+    from embodied.planners import LLMPlanner
+
+    path = tmp_path / "memory.sqlite"
+    instruction = STACK
+    program = _stack_skill(path, episode=True)
+    arguments = {"object": "orange block", "target": "small yellow block"}
+    model = ScriptedChatModel(
+        [
+            json.dumps(
+                {"thoughts": "a learned skill fits", "tool_calls": [{"name": program.name, "arguments": arguments}]}
+            ),
+            json.dumps({"thoughts": "it holds", "tool_calls": [], "done": True}),
+        ]
+    )
+    result, _ = _run(make_env, path, "stack", 3, LLMPlanner(model), Budgets(max_turns=3))
+    first = model.calls[0]
+    offered = [t["function"]["name"] for t in first.tools] or [program.name] * (
+        program.name in first.messages[0].content
+    )
+    assert program.name in offered
+    prompt = first.messages[-1].content
+    assert "Memory:" in prompt and f"Episode '{instruction}' succeeded" in prompt
+    assert result.success
