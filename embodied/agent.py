@@ -214,8 +214,8 @@ class Agent:
 
     # ------------------------------------------------------------------ memory
     def _recall(self, ep: _Episode) -> None:
-        """Query memory with the last ``memory_query`` (or the instruction); offer the skills it returns."""
-        query = ep.memory_query or ep.instruction
+        """Query memory with the planner's last ``memory_query`` and the instruction; offer the skills it returns."""
+        query = f"{ep.memory_query} | {ep.instruction}" if ep.memory_query else ep.instruction
         if self.memory is None or (ep.recall is not None and ep.recall.query == query):
             return
         try:

@@ -61,11 +61,11 @@ class Context:
     memory_hits: tuple[str, ...] = ()
     tool_results: tuple[ToolOutcome, ...] = ()
     tools: tuple[dict[str, Any], ...] = ()  # OpenAI-shape tool schemas of the available skills
-    programs: tuple[dict[str, Any], ...] = ()  # recalled composite skills as programs (embodied.memory.Program)
     reflections: tuple[str, ...] = ()
     feedback: tuple[str, ...] = ()  # framework messages: parse errors, rejected calls, failed checks
     turn: int = 0
     scene: SceneGraph | None = field(default=None, compare=False, repr=False)  # structured perception
+    programs: tuple[dict[str, Any], ...] = ()  # recalled composite skills as programs (embodied.memory.Program)
 
     @property
     def tool_names(self) -> tuple[str, ...]:

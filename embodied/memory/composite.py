@@ -242,13 +242,9 @@ def validate(program: Program, registry: SkillRegistry) -> None:
                 problems.append(f"step {i} ({step.skill}) uses the undeclared parameter {param!r}")
                 continue
             declared, expected = properties[param], schema.get("properties", {}).get(arg, {})
-            if declared.get("type") != expected.get("type"):
-                wanted = expected.get("type")
-                problems.append(
-                    f"parameter {param!r} is {declared.get('type')!r} but {step.skill}.{arg} takes {wanted!r}"
-                )
-            if "enum" in expected and not set(declared.get("enum", ())) <= set(expected["enum"]):
-                problems.append(f"parameter {param!r} must be one of {expected['enum']} to fill {step.skill}.{arg}")
+            problem = _param_problem(param, declared, expected, f"{step.skill}.{arg}")
+            if problem:
+                problems.append(problem)
             sample[arg] = _sample(expected)
         _, errors = validate_arguments(sample, schema)
         problems += [f"step {i} ({step.skill}): {e}" for e in errors]
@@ -257,6 +253,21 @@ def validate(program: Program, registry: SkillRegistry) -> None:
         problems.append(f"parameters {unused} are declared but no step uses them")
     if problems:
         raise ProgramError(f"composite skill {program.name!r} is invalid: {'; '.join(problems)}")
+
+
+def _param_problem(param: str, declared: Any, expected: dict[str, Any], fills: str) -> str:
+    """Why parameter ``param`` (its schema ``declared``) cannot fill the argument ``fills`` (schema ``expected``)."""
+    if not isinstance(declared, dict):
+        return f"parameter {param!r} must have a JSON schema object, got {declared!r}"
+    if declared.get("type") != expected.get("type"):
+        return f"parameter {param!r} is {declared.get('type')!r} but {fills} takes {expected.get('type')!r}"
+    if "enum" in expected:
+        enum = declared.get("enum")
+        if not isinstance(enum, list) or not all(isinstance(v, str | int | float | bool) for v in enum):
+            return f"parameter {param!r} must list its values (enum) from {expected['enum']} to fill {fills}"
+        if not set(enum) <= set(expected["enum"]):
+            return f"parameter {param!r} must be one of {expected['enum']} to fill {fills}"
+    return ""
 
 
 def _sample(schema: dict[str, Any]) -> Any:

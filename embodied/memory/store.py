@@ -98,6 +98,7 @@ class MemoryStore:
             raise MemoryStoreError(
                 f"memory path {self.path} is a folder; give a file path such as {self.path}/memory.sqlite"
             )
+        _refuse_foreign_file(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
@@ -109,10 +110,10 @@ class MemoryStore:
             self._migrate()
         except sqlite3.DatabaseError as e:
             self.db.close()
-            raise MemoryStoreError(
-                f"{self.path} is not a usable embodied memory file ({e}); it was left untouched: "
-                "choose another file with --memory PATH"
-            ) from e
+            raise MemoryStoreError(_NOT_MEMORY.format(path=self.path, why=e)) from e
+        except MemoryStoreError:
+            self.db.close()
+            raise
 
     def _configure(self, timeout_s: float) -> None:
         mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -354,7 +355,7 @@ class MemoryStore:
         return self._search_vectors(query, kinds, k)
 
     def _search_lexical(self, query: str, kinds: Sequence[str], k: int) -> list[Hit]:
-        words = sorted(set(re.findall(r"[a-z0-9]+", query.lower())))
+        words = sorted(set(re.findall(r"\w+", query.lower())))
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in words)
@@ -431,6 +432,28 @@ class MemoryStore:
                         for r, v in zip(rows, vectors, strict=True)
                     ],
                 )
+
+
+_NOT_MEMORY = (
+    "{path} is not a usable embodied memory file ({why}); it was left untouched: choose another file with --memory PATH"
+)
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """A file that exists, is not empty and is not SQLite is someone else's: never open (and rewrite) it.
+
+    SQLite itself refuses most such files, but takes a one-byte file for an empty database.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise MemoryStoreError(f"cannot read the memory file {path}: {e.strerror or e}") from e
+    if head and head != _SQLITE_HEADER:
+        raise MemoryStoreError(_NOT_MEMORY.format(path=path, why="no SQLite header"))
 
 
 def _merged_examples(examples: list[str], new: Sequence[str]) -> list[str]:

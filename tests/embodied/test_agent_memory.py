@@ -192,3 +192,16 @@ def test_an_llm_planner_is_shown_the_recalled_skill_and_memory_lines(make_env, t
     prompt = first.messages[-1].content
     assert "Memory:" in prompt and f"Episode '{instruction}' succeeded" in prompt
     assert result.success
+
+
+def test_the_planners_memory_query_steers_the_next_recall(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    with Memory(path, embedder="lexical") as memory:
+        memory.store.add_episode(
+            "open the drawer", False, "the handle slipped", [], {"turns": 4}, None, ["grip the handle lower"]
+        )
+    planner = ScriptedPlanner([Decision(memory_query="drawer handle", tool_calls=(ToolCall("look"),))] * 2)
+    _, tracer = _run(make_env, path, "stack", 1, planner, Budgets(max_turns=2))
+    first, second = _events(tracer, "memory_recall")
+    assert first["query"] == planner.contexts[0].goal and second["query"].startswith("drawer handle")
+    assert any("grip the handle lower" in hit for hit in planner.contexts[1].memory_hits)

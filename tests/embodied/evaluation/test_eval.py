@@ -144,3 +144,20 @@ def test_a_chain_runs_five_tasks_without_reset(tmp_path):
     assert row["success"] == (row["chain_length"] == 5)
     assert row["chain_length"] >= 1, row
     assert "in a row" in results_markdown([row], "chains")
+
+
+@pytest.mark.slow
+def test_parallel_workers_share_one_memory_file(tmp_path):
+    from dataclasses import replace
+
+    from embodied.memory import MemoryStore
+
+    path = tmp_path / "memory.sqlite"
+    specs = build_suite("standard", 2, ("tower",))
+    rows = evaluate(specs, replace(GT, memory=str(path), embedder="lexical"), tmp_path / "eval", workers=2)
+    assert all(r["success"] for r in rows), rows
+    with MemoryStore(path) as store:
+        assert store.integrity_check() == "ok"
+        assert sorted(e["instruction"] for e in store.episodes()) == sorted(r["instruction"] for r in rows)
+        (skill,) = store.skills()  # both towers have the same steps: one skill, both successes counted
+    assert skill.successes == 2 and len(skill.examples) == 2
