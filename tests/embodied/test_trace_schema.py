@@ -39,6 +39,25 @@ def test_episode_trace_matches_the_schema(make_env, tmp_path, task, instruction)
     assert events[0]["kind"] == "episode_start" and events[-1]["kind"] == "episode_end"
 
 
+@pytest.mark.slow
+def test_traces_with_memory_match_the_schema(make_env, tmp_path):
+    from embodied.memory import Memory
+
+    validator = jsonschema.Draft202012Validator(TRACE_EVENT_SCHEMA)
+    kinds = set()
+    with Memory(tmp_path / "memory.sqlite", embedder="lexical") as memory:
+        for run in ("learns", "reuses"):
+            env = make_env(task="tower", seed=3, modalities=())
+            recorder = Recorder(tmp_path / run, video=False)
+            agent = Agent(ClassicalPlanner(), default_registry(), GroundTruthPerceiver(env), describe, memory, recorder)
+            recorder.finish(vars(agent.run(env, seed=3)))
+            for line in (tmp_path / run / "trace.jsonl").read_text().splitlines():
+                event = json.loads(line)
+                validator.validate(event)
+                kinds.add(event["kind"])
+    assert {"memory_recall", "memory_update"} <= kinds
+
+
 def test_the_schema_rejects_a_malformed_event():
     validator = jsonschema.Draft202012Validator(TRACE_EVENT_SCHEMA)
     with pytest.raises(jsonschema.ValidationError):
