@@ -28,6 +28,7 @@ MAX_STEPS = 24
 MIN_STEPS = 2  # one call is just the skill itself
 _STOP_WORDS = {"the", "a", "an", "to", "of", "and", "then", "with", "please", "it", "them", "onto", "into"}
 _NAME_WORDS = 5
+_MATCH_BUDGET = 5000  # chunk assignments tried at most when matching a program against a plan
 
 
 @dataclass(frozen=True)
@@ -109,26 +110,64 @@ class Program:
         """
         if len(calls) < len(self.steps):
             return None
-        values: dict[str, Any] = {}
-        for step, call in zip(self.steps, calls, strict=False):
-            if step.skill != call.name or set(step.arguments) != set(call.arguments):
-                return None
-            for arg, value in step.arguments.items():
-                actual = call.arguments[arg]
-                if not _is_param(value):
-                    if value != actual:
-                        return None
-                elif values.setdefault(value[PARAM], actual) != actual:
-                    return None
-        if len({json.dumps(v, sort_keys=True) for v in values.values()}) != len(values):
+        return _bind(self.steps, calls[: len(self.steps)], {})
+
+    def match_chunks(
+        self, chunks: Sequence[Sequence[ToolCall]], reorder: bool = False
+    ) -> tuple[dict[str, Any], list[int]] | None:
+        """Parameter values under which the program's steps are whole chunks of a plan, and which chunks.
+
+        Without ``reorder`` the chunks must be the plan's first ones, in order; with it (for chunks
+        that do not depend on each other, such as blocks going into a bin) any of them, in the
+        program's order. Returns ``(values, chunk indices in program order)`` or None.
+        """
+        budget = [_MATCH_BUDGET]
+
+        def search(pos: int, values: dict[str, Any], used: list[int]) -> tuple[dict[str, Any], list[int]] | None:
+            if pos == len(self.steps):
+                return values, used
+            if reorder:
+                candidates = [i for i in range(len(chunks)) if i not in used]
+            else:
+                candidates = [len(used)] if len(used) < len(chunks) else []
+            for i in candidates:
+                budget[0] -= 1
+                if budget[0] < 0 or pos + len(chunks[i]) > len(self.steps):
+                    continue
+                bound = _bind(self.steps[pos : pos + len(chunks[i])], chunks[i], values)
+                found = search(pos + len(chunks[i]), bound, [*used, i]) if bound is not None else None
+                if found is not None:
+                    return found
             return None
-        return values
+
+        return search(0, {}, [])
 
     def tool_schema(self) -> dict[str, Any]:
         return {
             "type": "function",
             "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
         }
+
+
+def _bind(steps: Sequence[Step], calls: Sequence[ToolCall], values: dict[str, Any]) -> dict[str, Any] | None:
+    """``values`` extended so that ``steps`` are ``calls``, or None; distinct parameters take distinct values."""
+    values = dict(values)
+    for step, call in zip(steps, calls, strict=True):
+        if step.skill != call.name or set(step.arguments) != set(call.arguments):
+            return None
+        for arg, value in step.arguments.items():
+            actual = call.arguments[arg]
+            if not _is_param(value):
+                if value != actual:
+                    return None
+            elif value[PARAM] in values:
+                if values[value[PARAM]] != actual:
+                    return None
+            elif any(actual == v for v in values.values()):
+                return None
+            else:
+                values[value[PARAM]] = actual
+    return values
 
 
 def _is_param(value: Any) -> bool:

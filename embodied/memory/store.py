@@ -74,10 +74,29 @@ class _VectorCache:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def skill_text(name: str, description: str, examples: Sequence[str]) -> str:
-    """What retrieval matches a skill on: its name in words, its description and where it worked."""
-    shown = "; ".join(examples[-3:])
-    return f"{name.replace('_', ' ')}: {description}" + (f" Worked for: {shown}" if shown else "")
+def skill_text(name: str, steps: Sequence[Any], examples: Sequence[str], description: str = "") -> str:
+    """What retrieval matches a skill on: its name in words, the skills it calls and where it worked
+    (its description's start when it has not worked anywhere yet).
+
+    Short on purpose: instructions are what a query resembles, and a short text embeds fast.
+    """
+    calls = [str(s.get("skill", "?")) if isinstance(s, dict) else "?" for s in steps]
+    outline = ", ".join(f"{c} x{n}" if n > 1 else c for c, n in _runs(calls))
+    shown = f"worked for: {'; '.join(examples[-3:])}" if examples else description[:200]
+    return f"{name.replace('_', ' ')}: " + "; ".join(p for p in (outline, shown) if p)
+
+
+def _runs(items: list[str]) -> list[tuple[str, int]]:
+    """``a a b a`` -> ``[(a, 2), (b, 1), (a, 1)]``; ``pick place pick place`` -> ``[("pick, place", 2)]``."""
+    if len(items) % 2 == 0 and len(items) > 2 and items == items[:2] * (len(items) // 2):
+        return [(", ".join(items[:2]), len(items) // 2)]
+    out: list[tuple[str, int]] = []
+    for item in items:
+        if out and out[-1][0] == item:
+            out[-1] = (item, out[-1][1] + 1)
+        else:
+            out.append((item, 1))
+    return out
 
 
 class MemoryStore:
@@ -94,6 +113,7 @@ class MemoryStore:
         self.embedder = embedder
         self._writes = 0
         self._cache = _VectorCache()
+        self._queries: dict[str, np.ndarray] = {}
         if self.path.is_dir():
             raise MemoryStoreError(
                 f"memory path {self.path} is a folder; give a file path such as {self.path}/memory.sqlite"
@@ -218,12 +238,12 @@ class MemoryStore:
         """
         new_examples = [*examples, *([example] if example else [])]
         existing = self.db.execute("SELECT name, program, examples FROM skills WHERE program_key=?", (key,)).fetchone()
+        steps, description = program.get("steps", []), str(program.get("description", ""))  # same steps, same key
         if existing is not None:
-            name, description = existing["name"], json.loads(existing["program"])["description"]
-            examples = _merged_examples(json.loads(existing["examples"]), new_examples)
+            name, examples = existing["name"], _merged_examples(json.loads(existing["examples"]), new_examples)
         else:
-            name, description, examples = program["name"], program["description"], _merged_examples([], new_examples)
-        text = skill_text(name, description, examples)
+            name, examples = program["name"], _merged_examples([], new_examples)
+        text = skill_text(name, steps, examples, description)
         vector = self._vector(text)
         now = time.time()
         with self.transaction() as db:
@@ -235,7 +255,7 @@ class MemoryStore:
                     "UPDATE skills SET examples=?, successes=successes+?, failures=failures+?, updated=? WHERE id=?",
                     (json.dumps(merged), *added, now, row["id"]),
                 )
-                new_text = skill_text(row["name"], description, merged)
+                new_text = skill_text(row["name"], steps, merged, description)
                 self._document(db, "skill", row["id"], new_text, vector if new_text == text else (None, None))
                 return str(row["name"]), False
             name = _free_name(db, str(program["name"]))
@@ -245,7 +265,7 @@ class MemoryStore:
                 " updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, key, json.dumps(stored), json.dumps(examples), *added, source, now, now),
             )
-            new_text = skill_text(name, description, examples)
+            new_text = skill_text(name, steps, examples, description)
             self._document(db, "skill", int(cur.lastrowid or 0), new_text, vector if new_text == text else (None, None))
             return name, True
 
@@ -355,7 +375,7 @@ class MemoryStore:
         return self._search_vectors(query, kinds, k)
 
     def _search_lexical(self, query: str, kinds: Sequence[str], k: int) -> list[Hit]:
-        words = sorted(set(re.findall(r"\w+", query.lower())))
+        words = self._telling_words(query)
         if not words:
             return []
         match = " OR ".join(f'"{w}"' for w in words)
@@ -367,10 +387,41 @@ class MemoryStore:
         ).fetchall()
         return [Hit(r["kind"], int(r["ref"]), r["text"], -float(r["rank"])) for r in rows]
 
+    def _telling_words(self, query: str) -> list[str]:
+        """The query's words without those in more than half of the documents.
+
+        FTS5's BM25 gives such a word an IDF of ~0 (it cannot change a score), yet ranking every row
+        that holds it dominates the cost of a search in a large memory; the rarest two always stay.
+        """
+        words = sorted(set(re.findall(r"\w+", query.lower())))
+        total = int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])
+        if len(words) <= 2 or total < 200:
+            return words
+        frequency = {
+            w: int(
+                self.db.execute(
+                    "SELECT count(*) FROM documents_fts WHERE documents_fts MATCH ?", (f'"{w}"',)
+                ).fetchone()[0]
+            )
+            for w in words
+        }
+        telling = [w for w in words if frequency[w] <= total / 2]
+        return telling if len(telling) >= 2 else sorted(words, key=lambda w: frequency[w])[:2]
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding (the last few are kept: one recall searches skills and notes with one query)."""
+        assert self.embedder is not None
+        vector = self._queries.get(query)
+        if vector is None:
+            vector = self._queries[query] = self.embedder.encode([query])[0]
+            while len(self._queries) > 8:
+                self._queries.pop(next(iter(self._queries)))
+        return vector
+
     def _search_vectors(self, query: str, kinds: Sequence[str], k: int) -> list[Hit]:
         assert self.embedder is not None
         self._load_vectors()
-        q = self.embedder.encode([query])[0]
+        q = self._query_vector(query)
         scored: list[tuple[float, str, int]] = []
         for kind in kinds:
             matrix, refs = self._cache.vectors.get(kind), self._cache.refs.get(kind)

@@ -92,6 +92,24 @@ def _solve_unified_planning(problem_text: str, engine: str) -> list[tuple[str, l
     return [(a.action.name, [str(p) for p in a.actual_parameters]) for a in result.plan.actions]
 
 
+def _chunks(plan: list[tuple[str, list[str]]]) -> list[list[tuple[str, list[str]]]]:
+    """The plan cut after each placing action: the steps one turn executes before perception checks them."""
+    chunks: list[list[tuple[str, list[str]]]] = [[]]
+    for action, args in plan:
+        chunks[-1].append((action, args))
+        if action in PLACING:
+            chunks.append([])
+    return [c for c in chunks if c]
+
+
+def _independent(chunks: list[list[tuple[str, list[str]]]], scene: SceneGraph) -> bool:
+    """Whether the chunks may run in any order: each moves its own object, none onto or off another moved one."""
+    moved = [args[0] for chunk in chunks for action, args in chunk if action in PLACING]
+    targets = {args[1] for chunk in chunks for action, args in chunk if action in PLACING and len(args) > 1}
+    supporting = {r.object for r in scene.relations if r.predicate in ("on", "in")}  # something rests on it
+    return len(set(moved)) == len(moved) and not (targets | supporting) & set(moved)
+
+
 def _effects(chunk: list[tuple[str, list[str]]]) -> list[Atom]:
     """The atoms the chunk's placing actions make true, the last one per object (later moves undo earlier ones)."""
     last: dict[str, Atom] = {}
@@ -169,20 +187,16 @@ class ClassicalPlanner:
                 tool_calls=(ToolCall("look", {"step_back": True}),),
                 goal_atoms=goal,
             )
-        all_calls = [to_call(a, args) for a, args in plan]
-        macro = self._macro(context.programs, all_calls)
+        chunks = _chunks(plan)
+        macro = self._macro(context.programs, chunks, _independent(chunks, context.scene))
         calls: tuple[ToolCall, ...]
         if macro is not None:
-            name, values, n = macro
-            chunk, calls = plan[:n], (ToolCall(name, values),)
-            how = f"The learned skill {name} covers the first {n}: I call it once."
+            name, values, chunk = macro
+            calls = (ToolCall(name, values),)
+            how = f"The learned skill {name} covers {len(chunk)} of these steps: I call it once."
         else:
-            chunk = []
-            for action, args in plan:
-                chunk.append((action, args))
-                if action in PLACING:
-                    break
-            calls = tuple(all_calls[: len(chunk)])
+            chunk = chunks[0]
+            calls = tuple(to_call(a, args) for a, args in chunk)
             how = f"Executing the first {len(chunk)}."
         active = subgoals
         for step_atoms in _effects(chunk):
@@ -197,18 +211,25 @@ class ClassicalPlanner:
         return Decision(thoughts=thoughts, subgoals=active, tool_calls=calls, goal_atoms=goal)
 
     @staticmethod
-    def _macro(programs: tuple[dict[str, Any], ...], calls: list[ToolCall]) -> tuple[str, dict[str, Any], int] | None:
-        """The longest recalled composite skill whose steps are the plan's first calls (earlier recalled wins ties)."""
-        best: tuple[str, dict[str, Any], int] | None = None
+    def _macro(
+        programs: tuple[dict[str, Any], ...], chunks: list[list[tuple[str, list[str]]]], reorder: bool
+    ) -> tuple[str, dict[str, Any], list[tuple[str, list[str]]]] | None:
+        """The recalled composite skill that covers most of the plan, as whole chunks (earlier recalled wins ties).
+
+        Chunks that do not depend on each other may be taken in the skill's order rather than the plan's.
+        """
+        calls = [[to_call(a, args) for a, args in chunk] for chunk in chunks]
+        best: tuple[str, dict[str, Any], list[tuple[str, list[str]]]] | None = None
         for data in programs:
             try:
                 program = Program.from_json(data)
             except ProgramError as e:
                 log.warning("recalled skill ignored: %s", e)
                 continue
-            values = program.match(calls)
-            if values is not None and (best is None or len(program.steps) > best[2]):
-                best = (program.name, values, len(program.steps))
+            found = program.match_chunks(calls, reorder)
+            if found is not None and (best is None or len(program.steps) > len(best[2])):
+                values, used = found
+                best = (program.name, values, [step for i in used for step in chunks[i]])
         return best
 
     def _renamed(self, scene: SceneGraph, missing: list[str], goal: tuple[Atom, ...]) -> tuple[Atom, ...] | None:

@@ -490,3 +490,28 @@ def test_as_skill_refuses_an_invalid_program(stubs):
     )  # fmt: skip
     with pytest.raises(ProgramError, match="step 2 calls 'fly', which is not registered"):
         as_skill(program, stubs)
+
+
+def test_match_chunks_takes_independent_chunks_in_the_programs_order(primitives):
+    learned_from = [*stack_calls("a", "red bowl"), *stack_calls("b", "red bowl"), *stack_calls("c", "blue bowl")]
+    sort = generalise(
+        "sort the blocks into their bowls", learned_from, {"a", "b", "c", "red bowl", "blue bowl"}, primitives
+    )
+    assert sort is not None
+    plan = [stack_calls("x", "blue bowl"), stack_calls("y", "red bowl"), stack_calls("z", "red bowl")]
+    assert sort.match_chunks(plan) is None  # in the plan's order the first block goes to the other bowl
+    values, used = sort.match_chunks(plan, reorder=True)
+    assert used == [1, 2, 0]
+    assert values == {"object": "y", "target": "red bowl", "object_2": "z", "object_3": "x", "target_2": "blue bowl"}
+    assert sort.match_chunks(plan[:2], reorder=True) is None  # the plan is shorter than the skill
+
+
+def test_match_chunks_in_order_covers_a_prefix_of_whole_chunks(primitives, stack_on):
+    plan = [stack_calls("green block", "red block"), stack_calls("blue block", "green block")]
+    values, used = stack_on.match_chunks(plan)
+    assert used == [0] and values == {"object": "green block", "target": "red block"}
+    half = [
+        [ToolCall("pick", {"object": "green block"})],
+        [ToolCall("place", {"object": "green block", "target": "x"})],
+    ]
+    assert stack_on.match_chunks(half) is not None  # chunks of one call each still line up

@@ -130,3 +130,58 @@ def test_a_goal_block_hidden_in_the_bin_counts_as_done_and_the_rest_is_planned()
         Context("clear the table into the bin", "", scene=scene)
     )
     assert [c.arguments["object"] for c in decision.tool_calls] == ["blue block", "blue block"]
+
+
+def _learned(instruction, moves, objects):
+    from embodied.decision import ToolCall
+    from embodied.memory import generalise
+    from embodied.primitives import default_registry
+
+    calls = []
+    for obj, target in moves:
+        calls += [ToolCall("pick", {"object": obj}), ToolCall("place", {"object": obj, "target": target})]
+    program = generalise(instruction, calls, objects, default_registry())
+    assert program is not None
+    return program
+
+
+def test_a_recalled_composite_replaces_the_plan_steps_it_covers():
+    scene = _blocks(
+        ("red block", "red", 0.45, -0.1, 0.0),
+        ("blue block", "blue", 0.55, 0.0, 0.0),
+        ("green block", "green", 0.6, 0.15, 0.0),
+    )
+    tower = _learned("build a tower", [("y", "x"), ("z", "y")], {"x", "y", "z"})
+    instruction = "stack the green block on the blue block and then the red block on the green block"
+    plain = ClassicalPlanner().decide(Context(instruction, "", scene=scene))
+    assert [c.name for c in plain.tool_calls] == ["pick", "place"]  # one placement per turn without memory
+    decision = ClassicalPlanner().decide(Context(instruction, "", scene=scene, programs=(tower.to_json(),)))
+    (call,) = decision.tool_calls
+    assert call.name == tower.name
+    assert tower.bind(call.arguments)[:2] == list(plain.tool_calls)  # the same first placement, and the next
+    assert call.arguments == {"object": "green block", "target": "blue block", "object_2": "red block"}
+    assert {s.description for s in decision.subgoals if s.status == "active"} == {
+        "on(green block, blue block)",
+        "on(red block, green block)",
+    }
+
+
+def test_independent_placements_are_matched_in_any_order_but_stacked_ones_are_not():
+    clear = _learned("clear the table", [("p", "bin"), ("q", "bin")], {"p", "q", "bin"})
+    loose = _blocks(("red block", "red", 0.45, -0.1, 0.0), ("blue block", "blue", 0.55, 0.1, 0.0))
+    loose = SceneGraph(
+        (*loose.objects, DetectedObject("bin", "grey", "bin", (0.4, -0.25, 0.05), (0.15, 0.15, 0.1))),
+        loose.relations,
+        loose.robot,
+    )
+    decision = ClassicalPlanner().decide(
+        Context("put all the blocks in the bin", "", scene=loose, programs=(clear.to_json(),))
+    )
+    assert [c.name for c in decision.tool_calls] == [clear.name]
+    stacked = _blocks(("red block", "red", 0.45, -0.1, 0.0), ("blue block", "blue", 0.45, -0.1, 0.045))
+    stacked = SceneGraph((*stacked.objects, loose.objects[-1]), stacked.relations, stacked.robot)
+    order = ClassicalPlanner().decide(
+        Context("put all the blocks in the bin", "", scene=stacked, programs=(clear.to_json(),))
+    )
+    (call,) = order.tool_calls
+    assert call.name == clear.name and call.arguments["object"] == "blue block"  # the top block first, as planned
