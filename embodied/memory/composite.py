@@ -228,7 +228,7 @@ def _shown(value: Any) -> Any:
 
 def _with_placeholders(text: str, placeholders: dict[str, str]) -> str:
     for value in sorted(placeholders, key=len, reverse=True):
-        text = re.sub(re.escape(value), placeholders[value], text, flags=re.IGNORECASE)
+        text = re.sub(rf"\b{re.escape(value)}\b", placeholders[value], text, flags=re.IGNORECASE)
     return text
 
 

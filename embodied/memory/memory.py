@@ -23,6 +23,7 @@ from embodied.memory.composite import Program, generalise, validate
 from embodied.memory.embedding import Embedder, make_embedder
 from embodied.memory.store import MemoryStore, StoredSkill
 from embodied.skills import SkillRegistry
+from policies.lookup import kind_of
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,27 @@ class EpisodeRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def working_calls(self) -> list[ToolCall]:
-        """The calls that did their part: successful, in turns that verified, composites expanded."""
-        out: list[ToolCall] = []
-        for c in self.calls:
-            if c.success and c.turn not in self.failed_turns:
-                out += list(c.inner) or [ToolCall(c.name, c.arguments)]
-        return out
+        """The calls that did their part, composites expanded: successful ones, except those of a turn whose
+        subgoals did not hold and whose work a later turn did again (a turn that only failed verification
+        because perception renamed an object is kept)."""
+        done = [
+            (c.turn, call) for c in self.calls if c.success for call in (c.inner or (ToolCall(c.name, c.arguments),))
+        ]
+        return [
+            call
+            for turn, call in done
+            if turn not in self.failed_turns or not any(t > turn and _same_call(call, later) for t, later in done)
+        ]
+
+
+def _same_call(a: ToolCall, b: ToolCall) -> bool:
+    """The same skill on the same objects, allowing for perception's renaming (same colour and shape)."""
+    if a.name != b.name or set(a.arguments) != set(b.arguments):
+        return False
+    return all(
+        kind_of(v) == kind_of(b.arguments[k]) if isinstance(v, str) else v == b.arguments[k]
+        for k, v in a.arguments.items()
+    )
 
 
 class Memory:

@@ -205,3 +205,37 @@ def test_the_planners_memory_query_steers_the_next_recall(make_env, tmp_path):
     first, second = _events(tracer, "memory_recall")
     assert first["query"] == planner.contexts[0].goal and second["query"].startswith("drawer handle")
     assert any("grip the handle lower" in hit for hit in planner.contexts[1].memory_hits)
+
+
+def test_the_calls_a_skill_is_learned_from_leave_out_work_that_was_redone():
+    from embodied.memory import CallRecord, EpisodeRecord
+
+    pick, place = (
+        ToolCall("pick", {"object": "red block"}),
+        ToolCall("place", {"object": "red block", "target": "bowl"}),
+    )
+    retried = EpisodeRecord(
+        "put the red block in the bowl",
+        True,
+        "goal verified",
+        (
+            CallRecord(1, "pick", pick.arguments, True),
+            CallRecord(1, "place", place.arguments, True),  # reported ok, but the block bounced out
+            CallRecord(2, "pick", pick.arguments, True),
+            CallRecord(2, "place", place.arguments, True),
+        ),
+        failed_turns=frozenset({1}),
+    )
+    assert retried.working_calls() == [pick, place]
+    renamed = (
+        ToolCall("pick", {"object": "small red block"}),
+        ToolCall("place", {"object": "small red block", "target": "bowl"}),
+    )
+    only_renamed = EpisodeRecord(
+        "put the small red block in the bowl",
+        True,
+        "goal verified",
+        tuple(CallRecord(1, c.name, c.arguments, True) for c in renamed),  # perception now calls it "red block"
+        failed_turns=frozenset({1}),
+    )
+    assert only_renamed.working_calls() == list(renamed)
