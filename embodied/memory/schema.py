@@ -59,17 +59,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             vector BLOB,                        -- float32, L2-normalised
             UNIQUE (kind, ref)
         )""",
+        # kind is indexed so that a search filters by it before ranking (bm25 weighs it 0)
         "CREATE VIRTUAL TABLE documents_fts USING fts5("
-        "text, content='documents', content_rowid='id', tokenize='porter unicode61')",
+        "text, kind, content='documents', content_rowid='id', tokenize='porter unicode61')",
         """CREATE TRIGGER documents_ai AFTER INSERT ON documents BEGIN
-            INSERT INTO documents_fts(rowid, text) VALUES (new.id, new.text);
+            INSERT INTO documents_fts(rowid, text, kind) VALUES (new.id, new.text, new.kind);
         END""",
         """CREATE TRIGGER documents_ad AFTER DELETE ON documents BEGIN
-            INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.id, old.text);
+            INSERT INTO documents_fts(documents_fts, rowid, text, kind) VALUES ('delete', old.id, old.text, old.kind);
         END""",
         """CREATE TRIGGER documents_au AFTER UPDATE OF text ON documents BEGIN
-            INSERT INTO documents_fts(documents_fts, rowid, text) VALUES ('delete', old.id, old.text);
-            INSERT INTO documents_fts(rowid, text) VALUES (new.id, new.text);
+            INSERT INTO documents_fts(documents_fts, rowid, text, kind) VALUES ('delete', old.id, old.text, old.kind);
+            INSERT INTO documents_fts(rowid, text, kind) VALUES (new.id, new.text, new.kind);
         END""",
         "CREATE INDEX documents_kind_model ON documents (kind, model)",
     ),

@@ -114,6 +114,7 @@ class MemoryStore:
         self._writes = 0
         self._cache = _VectorCache()
         self._queries: dict[str, np.ndarray] = {}
+        self._frequencies: tuple[tuple[int, int], dict[str, int]] = ((-1, -1), {})
         if self.path.is_dir():
             raise MemoryStoreError(
                 f"memory path {self.path} is a folder; give a file path such as {self.path}/memory.sqlite"
@@ -395,12 +396,12 @@ class MemoryStore:
         words = self._telling_words(query)
         if not words:
             return []
-        match = " OR ".join(f'"{w}"' for w in words)
+        phrases = " OR ".join(f'text : "{w}"' for w in words)
+        match = f"({phrases}) AND ({' OR '.join(f'kind : {t}' for t in kinds)})"
         rows = self.db.execute(
-            "SELECT d.kind, d.ref, d.text, bm25(documents_fts) AS rank FROM documents_fts "
-            "JOIN documents d ON d.id = documents_fts.rowid "
-            f"WHERE documents_fts MATCH ? AND d.kind IN ({','.join('?' * len(kinds))}) ORDER BY rank LIMIT ?",
-            (match, *kinds, k),
+            "SELECT d.kind, d.ref, d.text, bm25(documents_fts, 1.0, 0.0) AS rank FROM documents_fts "
+            "JOIN documents d ON d.id = documents_fts.rowid WHERE documents_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, k),
         ).fetchall()
         return [Hit(r["kind"], int(r["ref"]), r["text"], -float(r["rank"])) for r in rows]
 
@@ -409,21 +410,26 @@ class MemoryStore:
 
         FTS5's BM25 gives such a word an IDF of ~0 (it cannot change a score), yet ranking every row
         that holds it dominates the cost of a search in a large memory; the rarest two always stay.
+        Document counts are cached until the file changes.
         """
         words = sorted(set(re.findall(r"\w+", query.lower())))
-        total = int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])
+        token = self._token()
+        if self._frequencies[0] != token:
+            self._frequencies = (token, {"": int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])})
+        frequency = self._frequencies[1]
+        total = frequency[""]
         if len(words) <= 2 or total < 200:
             return words
-        frequency = {
-            w: int(
-                self.db.execute(
-                    "SELECT count(*) FROM documents_fts WHERE documents_fts MATCH ?", (f'"{w}"',)
-                ).fetchone()[0]
-            )
-            for w in words
-        }
+        for w in words:
+            if w not in frequency:
+                sql = "SELECT count(*) FROM documents_fts WHERE documents_fts MATCH ?"
+                frequency[w] = int(self.db.execute(sql, (f'text : "{w}"',)).fetchone()[0])
         telling = [w for w in words if frequency[w] <= total / 2]
         return telling if len(telling) >= 2 else sorted(words, key=lambda w: frequency[w])[:2]
+
+    def _token(self) -> tuple[int, int]:
+        """Changes whenever this or another connection wrote to the file."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes
 
     def _query_vector(self, query: str) -> np.ndarray:
         """The query's embedding (the last few are kept: one recall searches skills and notes with one query)."""
@@ -465,11 +471,10 @@ class MemoryStore:
     def _load_vectors(self) -> None:
         """Embed documents that lack this model's vector, then (re)load the vectors if the file changed."""
         assert self.embedder is not None
-        token = (int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
-        if token == self._cache.token:
+        if self._token() == self._cache.token:
             return
         self._backfill()
-        token = (int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+        token = self._token()
         cache = _VectorCache(token)
         for kind in KINDS:
             rows = self.db.execute(
