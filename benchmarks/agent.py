@@ -4,6 +4,9 @@
   primitive skill list, mid-episode turns with results, reflections and feedback), counted
   with the documented chars/4 estimate, in both answer modes (skills in the prompt as JSON,
   or as native tool schemas beside it);
+* the same with memory: three recalled composite skills offered as tools (2, 4 and 6 steps,
+  learned from a stack, a tower and a clear-the-table episode) and three memory lines — what
+  every turn costs once memory is on, however large the library (only the top 3 are offered);
 * overhead per decision, excluding the model: building the context (describe + skill
   schemas), building the prompt, parsing the answer and writing the trace events, with an
   instant scripted model. Perception and physics are measured by their own benchmarks.
@@ -18,12 +21,14 @@ import json
 import platform
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from embodied.decision import Context, Subgoal, ToolCall, ToolOutcome
 from embodied.llm import ScriptedChatModel
+from embodied.memory import generalise
 from embodied.planners.llm import LLMPlanner
 from embodied.primitives import default_registry
 from embodied.prompting import PromptConfig, build_messages, count_prompt_tokens
@@ -61,6 +66,32 @@ def contexts(seeds: int) -> list[Context]:
     return out
 
 
+def recalled_memory() -> tuple[tuple[dict, ...], tuple[str, ...]]:
+    """Three composite skills as memory offers them, and three memory lines."""
+    registry = default_registry()
+    blocks = ["red block", "blue block", "green block"]
+    episodes = {
+        "stack the red block on the blue block": [("red block", "blue block")],
+        "build a tower of the blue, red and green blocks": [("red block", "blue block"), ("green block", "red block")],
+        "put all the blocks in the bin": [(b, "bin") for b in blocks],
+    }
+    tools = []
+    for instruction, moves in episodes.items():
+        calls = []
+        for obj, target in moves:
+            calls += [ToolCall("pick", {"object": obj}), ToolCall("place", {"object": obj, "target": target})]
+        program = generalise(instruction, calls, {*blocks, "bin"}, registry)
+        assert program is not None
+        tools.append(program.tool_schema())
+    hits = (
+        "Episode 'stack the red block on the blue block' succeeded (goal verified from perception) in 2 turns; "
+        "calls: pick, place",
+        "Reflection on 'put the green block in the bowl': the block slipped at the rim; place it from higher up.",
+        "red block last seen at (0.52, 0.04, 0.06) m, on the blue block",
+    )
+    return tuple(tools), hits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="scenes per task family")
@@ -70,6 +101,10 @@ def main() -> None:
     tools = list(ctxs[0].tools)
     json_mode = [count_prompt_tokens(build_messages(c)) for c in ctxs]
     native = [count_prompt_tokens(build_messages(c, PromptConfig(list_tools=False)), tools=tools) for c in ctxs]
+    composites, hits = recalled_memory()
+    with_memory = [
+        count_prompt_tokens(build_messages(replace(c, tools=c.tools + composites, memory_hits=hits))) for c in ctxs
+    ]
     planner = LLMPlanner(ScriptedChatModel(lambda messages: ANSWER))
     with tempfile.TemporaryDirectory() as tmp:
         recorder = Recorder(Path(tmp), video=False)
@@ -102,6 +137,8 @@ def main() -> None:
         "prompt_tokens_json_mode_max": int(max(json_mode)),
         "prompt_tokens_native_tools_median": float(np.median(native)),
         "prompt_tokens_native_tools_max": int(max(native)),
+        "prompt_tokens_json_mode_with_memory_median": float(np.median(with_memory)),
+        "prompt_tokens_json_mode_with_memory_max": int(max(with_memory)),
         "overhead_ms_per_decision_median": float(np.median(times) * 1e3),
         "overhead_ms_per_decision_p95": float(np.percentile(times, 95) * 1e3),
         "token_counter": "chars/4 estimate (embodied.prompting.estimate_tokens)",
