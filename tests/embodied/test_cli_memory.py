@@ -125,3 +125,13 @@ def test_a_memory_path_that_is_not_a_memory_file_is_refused_and_left_untouched(t
     assert notes.read_text() == "my precious notes\n" * 100
     listed = runner.invoke(app, ["skills", "list", "--memory", str(notes)])
     assert listed.exit_code == 2
+
+
+@pytest.mark.slow
+def test_run_without_memory_reads_and_writes_no_memory_file(tmp_path, monkeypatch):
+    memory = tmp_path / "memory.sqlite"
+    monkeypatch.setenv("EMBODIED_MEMORY", str(memory))
+    args = ["run", "--task", "stack", "--seed", "3", "--perception", "ground_truth", "--no-video", "--no-memory"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "episodes")])
+    assert result.exit_code == 0, result.output
+    assert "memory " not in result.output and "memory used" not in result.output and not memory.exists()

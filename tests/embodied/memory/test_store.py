@@ -468,3 +468,24 @@ def test_minilm_finds_a_paraphrased_skill(path):
         tower_id = next(x.id for x in s.skills() if x.name == tower)
         assert hits[0].ref == tower_id
         assert all(by_name[tower_id] > score + 0.1 for ref, score in by_name.items() if ref != tower_id)
+
+
+def test_without_torch_retrieval_falls_back_to_words(monkeypatch, path):
+    import importlib.util
+
+    from embodied.errors import DependencyNotInstalled
+    from embodied.memory import Memory
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real_find_spec(name, *a)
+    )
+    assert make_embedder("auto") is None
+    with pytest.raises(DependencyNotInstalled, match=r"embodied\[memory\]"):
+        make_embedder("minilm")
+    with pytest.raises(ValueError, match="auto, minilm, lexical"):
+        make_embedder("word2vec")
+    with Memory(path) as memory:  # "auto" without torch
+        assert memory.retrieval.startswith("lexical")
+        memory.store.add_episode("stack the red block on the blue block", True, "verified", [], {"turns": 2})
+        assert memory.store.search("red block", ("episode",))[0].text.startswith("Episode 'stack the red block")
