@@ -266,6 +266,8 @@ class Agent:
         except EmbodiedError as e:
             learned = {"skills_used": {}, "error": str(e)}
             log.warning("the episode was not stored in memory: %s", e)
+        except KeyboardInterrupt:  # the episode's own result and recording still finish; SQLite rolls back
+            learned = {"skills_used": {}, "error": "interrupted while storing the episode in memory"}
         self.tracer.event("memory_update", **learned)
         return learned
 
