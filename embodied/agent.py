@@ -122,7 +122,7 @@ class Agent:
         perceiver: frames -> scene graph.
         describe: scene graph -> the text observation.
         memory: the persistent memory (:class:`embodied.memory.Memory`): recalled each turn with the
-            decision's ``memory_query`` (or the instruction) for composite skills and memory lines, and
+            instruction (and the planner's last ``memory_query``) for composite skills and memory lines, and
             told about the episode at its end (it learns composite skills from verified successes).
         tracer: the recorder (trace events, video overlays, frames).
         budgets: limits on turns, calls and time.
