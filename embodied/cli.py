@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from embodied.errors import EmbodiedError
+from embodied.errors import EmbodiedError, MemoryStoreError
 
 app = typer.Typer(
     name="embodied",
@@ -119,6 +119,9 @@ def run(
         registry = make_registry(config.skills)
         agent_planner = make_planner(config)
         agent_memory = None if no_memory else _open_memory(memory, embedder)
+    except MemoryStoreError as e:
+        _fail_usage(f"{e} (or run without memory: --no-memory)")
+        return
     except EmbodiedError as e:
         _fail_usage(str(e))
         return
