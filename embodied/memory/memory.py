@@ -204,10 +204,7 @@ class Memory:
         if record.verified:
             program = self._generalise(record, registry)
             if program is not None:
-                existing = self.store.db.execute(
-                    "SELECT name FROM skills WHERE program_key=?", (program.key(),)
-                ).fetchone()
-                counted = existing is not None and existing[0] in used  # its use was just counted
+                counted = self.store.skill_name(program.key()) in used  # its use was just counted
                 skill_name, created = self.store.put_skill(
                     program.to_json(), program.key(), record.instruction, None if counted else True
                 )

@@ -255,7 +255,7 @@ class MemoryStore:
         is taken by different steps gets a numbered name. Returns ``(name, created)``.
         """
         new_examples = [*examples, *([example] if example else [])]
-        existing = self.db.execute("SELECT name, program, examples FROM skills WHERE program_key=?", (key,)).fetchone()
+        existing = self.db.execute("SELECT name, examples FROM skills WHERE program_key=?", (key,)).fetchone()
         steps, description = program.get("steps", []), str(program.get("description", ""))  # same steps, same key
         if existing is not None:
             name, examples = existing["name"], _merged_examples(json.loads(existing["examples"]), new_examples)
@@ -292,6 +292,11 @@ class MemoryStore:
         column = "successes" if success else "failures"
         with self.transaction() as db:
             db.execute(f"UPDATE skills SET {column}={column}+1, updated=? WHERE name=?", (time.time(), name))
+
+    def skill_name(self, key: str) -> str | None:
+        """The name of the stored skill whose steps have this ``key``, if any."""
+        row = self.db.execute("SELECT name FROM skills WHERE program_key=?", (key,)).fetchone()
+        return str(row[0]) if row is not None else None
 
     def skill(self, name: str) -> StoredSkill | None:
         row = self.db.execute("SELECT * FROM skills WHERE name=?", (name,)).fetchone()
