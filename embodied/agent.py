@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from embodied.decision import Atom, Context, Decision, Planner, Subgoal, ToolCall, ToolOutcome
 from embodied.errors import EmbodiedError
+from embodied.interrupts import interrupts_latched, raise_if_interrupted
 from embodied.memory.composite import as_skill
 from embodied.memory.memory import CallRecord, EpisodeRecord, Memory, Recall
 from embodied.skills import SkillRegistry
@@ -153,14 +154,16 @@ class Agent:
 
     def pursue(self, env: Any, obs: dict[str, Any], info: dict[str, Any], instruction: str) -> EpisodeResult:
         """Pursue ``instruction`` from the env's current state, without a reset (one link of a task chain)."""
-        driver = EnvDriver(env, self.perceiver, obs, info, on_step=self.tracer.on_step)
+        driver = EnvDriver(env, self.perceiver, obs, info, on_step=self._on_step)
         ep = _Episode(instruction, driver, time.perf_counter(), sim0=float(info.get("sim_time", 0.0)))
         self.tracer.set_overlay(instruction=instruction, subgoal="", skill="", thought="")
         self.tracer.event("episode_start", instruction=instruction, planner=self.planner.name)
         interrupted = False
         try:
-            while not ep.reason:
-                ep.reason = self._budget_reason(ep) or self._turn(ep)
+            with interrupts_latched():
+                while not ep.reason:
+                    raise_if_interrupted()
+                    ep.reason = self._budget_reason(ep) or self._turn(ep)
         except KeyboardInterrupt:
             interrupted, ep.reason = True, "interrupted by the user"
         result = self._result(ep, interrupted)
@@ -168,6 +171,10 @@ class Agent:
             result.stats["memory"] = self._learn(ep, result)
         self.tracer.event("episode_end", **{k: v for k, v in vars(result).items() if k != "stats"})
         return result
+
+    def _on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        self.tracer.on_step(obs, info)
+        raise_if_interrupted()  # a Ctrl-C that a binding swallowed during the step ends the episode here
 
     # ------------------------------------------------------------------ turn
     def _turn(self, ep: _Episode) -> str:

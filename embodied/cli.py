@@ -76,10 +76,6 @@ class LiveTracer:
         self.progress.update(self.bar, completed=int(info.get("steps", 0)))
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 @app.command()
 def run(
     task: Annotated[str, typer.Option(help="task family (see `embodied tasks`) or a free instruction")] = "stack",
@@ -143,7 +139,8 @@ def run(
         console.print(
             f"[bold]memory[/] {agent_memory.path} ({count} skills, {agent_memory.retrieval})", highlight=False
         )
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM (a `timeout`, a cluster stopping the job) ends the episode like Ctrl-C: video and trace finished.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with Progress(
             TextColumn("{task.description}"),

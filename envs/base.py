@@ -20,6 +20,7 @@ from gymnasium import spaces
 
 from envs.common import DEFAULT_CAMERAS, MAX_OBJECTS, MODALITIES, ControllerConfig, make_observation_space
 from envs.errors import PhysicsDivergence
+from envs.signals import signals_held
 from envs.tasks import TaskInstance, WorldState, sample_task
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """New episode. ``options={"task": TaskInstance}`` loads a hand-made task (tests, chains)."""
+        with signals_held():
+            return self._reset(seed, options)
+
+    def _reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         if seed is None and self._first_seed is not None and self.task is None:
             seed = self._first_seed
         super().reset(seed=seed)
@@ -104,6 +109,16 @@ class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
         return self._observation(), self._info(clipped=False, action_clipped=False, error=None)
 
     def step(self, action: np.ndarray) -> Step:
+        """One control step; Ctrl-C or SIGTERM during it is delivered when it returns (see ``envs.signals``)."""
+        with signals_held():
+            return self._step(action)
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """The first camera's rgb image when ``render_mode="rgb_array"``, else None."""
+        with signals_held():
+            return self._render_frame()
+
+    def _step(self, action: np.ndarray) -> Step:
         if self._needs_reset or self.task is None:
             raise RuntimeError("call reset() before step(): the episode has ended or never started")
         a, action_clipped = check_action(action)
@@ -172,6 +187,9 @@ class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
 
     @abstractmethod
     def _observation(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def _render_frame(self) -> np.ndarray | None: ...
 
     @abstractmethod
     def _camera_info(self) -> dict[str, Any]:

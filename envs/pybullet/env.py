@@ -208,7 +208,7 @@ class PybulletTabletopEnv(TabletopEnvBase):
     def _sim_time(self) -> float:
         return float(self.sim_time)
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def _render_frame(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array" or self.task is None:
             return None
         return self.rig.render_rgb(self.cameras[0])

@@ -243,7 +243,7 @@ class TabletopEnv(TabletopEnvBase):
         assert self.data is not None
         return float(self.data.time)
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def _render_frame(self) -> np.ndarray | None:
         if self.render_mode != "rgb_array" or self.data is None:
             return None
         return self.rig.render_rgb(self.data, self.cameras[0])

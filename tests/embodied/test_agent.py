@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import pytest
 
 from embodied.agent import Agent, Budgets
 from embodied.decision import Context, Decision, Subgoal, ToolCall
 from embodied.planners.classical import ClassicalPlanner
 from embodied.primitives import default_registry
+from embodied.skills import SkillContext, SkillResult, skill
 from perception.describe import describe
 from perception.ground_truth import GroundTruthPerceiver
 
@@ -123,3 +127,32 @@ def test_ctrl_c_ends_the_episode_as_interrupted(make_env):
 
     result = _agent(env, Interrupting()).run(env, seed=3)
     assert result.interrupted and result.reason == "interrupted by the user"
+
+
+@skill
+def wait_swallowing_interrupts(ctx: SkillContext, steps: int = 3) -> SkillResult:
+    """Hold still; a Ctrl-C during it is swallowed, as a binding converting arguments can do.
+
+    Args:
+        steps: control steps to wait.
+    """
+    with contextlib.suppress(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGINT)
+    ctx.driver.hold(steps)
+    return SkillResult(True, "waited")
+
+
+def test_a_ctrl_c_swallowed_inside_a_skill_still_ends_the_episode(make_env):
+    env = make_env(task="stack", seed=3, modalities=())
+    registry = default_registry()
+    registry.register(wait_swallowing_interrupts)
+    later = ToolCall("open_gripper", {})
+    planner = ScriptedPlanner([Decision(tool_calls=(ToolCall("wait_swallowing_interrupts", {}), later))] * 3)
+    tracer = ListTracer()
+    agent = Agent(planner, registry, GroundTruthPerceiver(env), describe, tracer=tracer)
+    result = agent.run(env, seed=3)
+    assert result.interrupted and result.reason == "interrupted by the user"
+    called = [d["name"] for kind, d in tracer.events if kind == "tool_call"]
+    assert called == ["wait_swallowing_interrupts"]  # nothing ran after the interrupt
+    assert tracer.frames == 2  # the reset and the one step during which the interrupt was noticed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

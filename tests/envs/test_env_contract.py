@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import warnings
 from typing import Any
 
@@ -213,3 +214,25 @@ def test_bad_constructor_arguments_say_what_is_valid(env_id, kwargs):
 def test_pybullet_rejects_an_unknown_renderer():
     with pytest.raises(ValueError, match="choose"):
         gym.make("embodied/PybulletTabletop-v0", renderer="vulkan")
+
+
+def test_ctrl_c_during_a_step_lands_after_the_step(make_env, env_id):
+    """A KeyboardInterrupt inside rendering would be turned into an ordinary error by the GL binding."""
+    env = make_env(env_id=env_id, task="stack", seed=0)
+    env.reset()
+    rig = env.unwrapped.rig
+    render, finished = rig.render, []
+
+    def interrupted_render(*args: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)
+        images = render(*args)
+        finished.append("render")
+        return images
+
+    rig.render = interrupted_render
+    with pytest.raises(KeyboardInterrupt):
+        env.step(np.zeros(5))
+    assert finished == ["render"]  # the step, rendering included, ran to its end first
+    rig.render = render
+    obs, *_ = env.step(np.zeros(5))  # and the env is usable afterwards
+    assert env.observation_space.contains(obs)
