@@ -21,7 +21,7 @@ from embodied.decision import Atom, Context, Decision, Planner, Subgoal, ToolCal
 from embodied.errors import EmbodiedError
 from embodied.interrupts import interrupts_latched, raise_if_interrupted
 from embodied.memory.composite import as_skill
-from embodied.memory.memory import CallRecord, EpisodeRecord, Memory, Recall
+from embodied.memory.memory import CallRecord, EpisodeRecord, Memory, Recall, SubgoalRecord
 from embodied.skills import SkillRegistry
 from embodied.verification import atom_holds, format_atom, unmet
 from perception.scene_graph import Perceiver, SceneGraph
@@ -112,6 +112,8 @@ class _Episode:
     log: list[CallRecord] = field(default_factory=list)
     failed_turns: set[int] = field(default_factory=set)
     objects: set[str] = field(default_factory=set)
+    verified_subgoals: list[SubgoalRecord] = field(default_factory=list)
+    subgoal_start: int = 1  # the first turn after the last subgoal the agent verified
 
 
 class Agent:
@@ -124,7 +126,8 @@ class Agent:
         describe: scene graph -> the text observation.
         memory: the persistent memory (:class:`embodied.memory.Memory`): recalled each turn with the
             instruction (and the planner's last ``memory_query``) for composite skills and memory lines, and
-            told about the episode at its end (it learns composite skills from verified successes).
+            told about the episode at its end (it learns composite skills from verified successes and, in a
+            failed episode, from the subgoals it verified).
         tracer: the recorder (trace events, video overlays, frames).
         budgets: limits on turns, calls and time.
     """
@@ -263,6 +266,7 @@ class Agent:
             reason=result.reason,
             calls=tuple(ep.log),
             failed_turns=frozenset(ep.failed_turns),
+            subgoals=tuple(ep.verified_subgoals),
             objects=frozenset(ep.objects),
             reflections=result.reflections,
             facts=facts,
@@ -330,11 +334,15 @@ class Agent:
                 ok = all(atom_holds(scene, a) for a in s.atoms)
                 s = replace(s, status="done" if ok else "failed")
                 self.tracer.event("verification", turn=ep.turns, subgoal=s.description, holds=ok)
-                if not ok:
+                if ok:
+                    ep.verified_subgoals.append(SubgoalRecord(s.description, ep.subgoal_start, ep.turns))
+                else:
                     ep.failed_turns.add(ep.turns)
                     self._reflect(ep, s)
             updated.append(s)
         ep.subgoals = tuple(updated)
+        if any(v.last_turn == ep.turns for v in ep.verified_subgoals):
+            ep.subgoal_start = ep.turns + 1
 
     def _reflect(self, ep: _Episode, failed: Subgoal) -> None:
         last = ep.results[-1] if ep.results else None

@@ -183,6 +183,9 @@ def _print_summary(result: Any, paths: dict[str, Path]) -> None:
         table.add_row("memory used", used)
     if learned.get("skill"):
         table.add_row("memory learned", f"{learned['skill']} ({'new' if learned['created'] else 'merged'})")
+    for sub in learned.get("subgoal_skills", ()):
+        how = "new" if sub["created"] else "merged"
+        table.add_row("memory learned", f"{sub['skill']} ({how}, from the verified subgoal {sub['subgoal']})")
     if learned.get("error"):
         table.add_row("memory", f"[yellow]not stored: {learned['error']}")
     console.print(table)
@@ -527,10 +530,10 @@ def memory_info(memory: MemoryOption = None) -> None:
     """Where the memory file is and what it holds."""
     store = _store(memory)
     with store:
+        console.print(f" [bold]file[/]  {store.path}", soft_wrap=True, highlight=False)  # whole, to copy
         table = Table(show_header=False, box=None)
         table.add_column()
-        table.add_column(overflow="fold")
-        table.add_row("file", str(store.path))
+        table.add_column()
         table.add_row("size", f"{store.path.stat().st_size / 1e6:.2f} MB")
         table.add_row("schema", str(store.schema_version))
         for kind, n in store.counts().items():

@@ -61,7 +61,9 @@ video { width: 640px; max-width: 55vw; background: #000; }
       return "recalled " + ((e.skills || []).join(", ") || "no skills") + " for: " + (e.query || "");
     if (e.kind === "memory_update") {
       if (e.error) return "not stored: " + e.error;
-      return e.skill ? (e.created ? "learned " : "merged into ") + e.skill : "episode stored";
+      if (e.skill) return (e.created ? "learned " : "merged into ") + e.skill;
+      const subs = (e.subgoal_skills || []).map((s) => s.skill + " (subgoal " + s.subgoal + ")");
+      return subs.length ? "learned from subgoals: " + subs.join(", ") : "episode stored";
     }
     if (e.kind === "episode_end") return (e.success ? "success: " : "failed: ") + (e.reason || "");
     return e.instruction || e.error || e.query || "";

@@ -14,10 +14,10 @@ _ATOM = {"type": "array", "items": {"type": "string"}, "minItems": 1}
 _CALL_ARGS = {"type": "object"}
 
 
-def _kind(name: str, required: dict[str, Any]) -> dict[str, Any]:
+def _kind(name: str, required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "if": {"properties": {"kind": {"const": name}}},
-        "then": {"required": list(required), "properties": required},
+        "then": {"required": list(required), "properties": {**required, **(optional or {})}},
     }
 
 
@@ -86,7 +86,16 @@ TRACE_EVENT_SCHEMA: dict[str, Any] = {
             },
         ),
         _kind("memory_error", {"turn": {"type": "integer"}, "error": {"type": "string"}}),
-        _kind("memory_update", {"skills_used": {"type": "object"}}),
+        _kind(
+            "memory_update",
+            {"skills_used": {"type": "object"}},
+            {
+                "subgoal_skills": {
+                    "type": "array",
+                    "items": {"type": "object", "required": ["skill", "created", "subgoal"]},
+                }
+            },
+        ),
         _kind("tool_call", {"turn": {"type": "integer"}, "name": {"type": "string"}, "arguments": _CALL_ARGS}),
         _kind(
             "tool_result",

@@ -6,13 +6,15 @@ reflections, facts) for the prompt. Only retrieved skills are offered, so the pr
 same size however large the library grows. :meth:`Memory.learn` stores the episode's summary,
 its reflections and what was last seen of each object, counts how each composite skill it used
 went, and, when the agent verified success, generalises the calls that worked into a composite
-skill (merged with an identical one if it exists).
+skill (merged with an identical one if it exists). An episode that failed still teaches what it got
+right: the calls of each subgoal the agent verified become a composite named after that subgoal.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from policies.lookup import kind_of
 log = logging.getLogger(__name__)
 
 ENV_VAR = "EMBODIED_MEMORY"
+_ATOM = re.compile(r"^(\w+)\(([^()]*)\)(.*)$")  # on(red block, blue block) [note]
 MIN_VECTOR_SCORE = 0.25  # cosine similarity below which a retrieved item is noise (MiniLM)
 
 
@@ -77,6 +80,15 @@ class CallRecord:
 
 
 @dataclass(frozen=True)
+class SubgoalRecord:
+    """A subgoal the agent verified from perception, and the turns that worked on it."""
+
+    description: str
+    first_turn: int
+    last_turn: int
+
+
+@dataclass(frozen=True)
 class EpisodeRecord:
     """What the agent tells memory about a finished episode."""
 
@@ -89,19 +101,34 @@ class EpisodeRecord:
     reflections: tuple[str, ...] = ()
     facts: tuple[tuple[str, str, str], ...] = ()  # (subject, predicate, value), e.g. last seen positions
     metrics: dict[str, Any] = field(default_factory=dict)
+    subgoals: tuple[SubgoalRecord, ...] = ()  # the subgoals verified done, in order
 
-    def working_calls(self) -> list[ToolCall]:
+    def working_calls(self, turns: tuple[int, int] | None = None) -> list[ToolCall]:
         """The calls that did their part, composites expanded: successful ones, except those of a turn whose
         subgoals did not hold and whose work a later turn did again (a turn that only failed verification
-        because perception renamed an object is kept)."""
+        because perception renamed an object is kept). ``turns=(first, last)``: only those turns' calls."""
         done = [
             (c.turn, call) for c in self.calls if c.success for call in (c.inner or (ToolCall(c.name, c.arguments),))
         ]
+        first, last = turns or (0, max((t for t, _ in done), default=0))
         return [
             call
             for turn, call in done
-            if turn not in self.failed_turns or not any(t > turn and _same_call(call, later) for t, later in done)
+            if first <= turn <= last
+            and (turn not in self.failed_turns or not any(t > turn and _same_call(call, later) for t, later in done))
         ]
+
+
+def subgoal_text(description: str, calls: list[ToolCall]) -> str:
+    """What a skill learned from a subgoal is named and described by. A planner's atom reads as words led
+    by the skills that did it: ``on(red block, blue block)`` -> ``pick and place red block on blue block``."""
+    atom = _ATOM.match(description.strip())
+    if atom is None:
+        return description
+    predicate, args = atom.group(1).replace("_", " "), [a.strip() for a in atom.group(2).split(",")]
+    rest = atom.group(3)
+    verbs = " and ".join(dict.fromkeys(c.name.replace("_", " ") for c in calls))
+    return " ".join(w for w in (verbs, args[0], predicate, *args[1:], rest.strip()) if w)
 
 
 def _same_call(a: ToolCall, b: ToolCall) -> bool:
@@ -202,13 +229,21 @@ class Memory:
         learned: dict[str, Any] = {"skills_used": used}
         skill_name = None
         if record.verified:
-            program = self._generalise(record, registry)
+            program = self._generalise(record.instruction, record.working_calls(), record, registry)
             if program is not None:
-                counted = self.store.skill_name(program.key()) in used  # its use was just counted
-                skill_name, created = self.store.put_skill(
-                    program.to_json(), program.key(), record.instruction, None if counted else True
-                )
+                skill_name, created = self._store(program, record.instruction, used)
                 learned.update(skill=skill_name, created=created, steps=len(program.steps))
+        else:  # what the failed episode did get right: each verified subgoal, from the calls of its turns
+            from_subgoals = []
+            for sub in record.subgoals:
+                calls = record.working_calls((sub.first_turn, sub.last_turn))
+                text = subgoal_text(sub.description, calls)
+                program = self._generalise(text, calls, record, registry)
+                if program is not None:
+                    name, created = self._store(program, text, used, source="subgoal")
+                    from_subgoals.append({"skill": name, "created": created, "subgoal": sub.description})
+            if from_subgoals:
+                learned["subgoal_skills"] = from_subgoals
         learned["episode_id"] = self.store.add_episode(
             record.instruction,
             record.verified,
@@ -221,16 +256,23 @@ class Memory:
         )
         return learned
 
+    def _store(
+        self, program: Program, example: str, used: dict[str, bool], source: str = "learned"
+    ) -> tuple[str, bool]:
+        counted = self.store.skill_name(program.key()) in used  # its use was just counted
+        return self.store.put_skill(program.to_json(), program.key(), example, None if counted else True, source)
+
     @staticmethod
-    def _generalise(record: EpisodeRecord, registry: SkillRegistry) -> Program | None:
-        calls = record.working_calls()
+    def _generalise(
+        instruction: str, calls: list[ToolCall], record: EpisodeRecord, registry: SkillRegistry
+    ) -> Program | None:
         if any(c.name not in registry for c in calls):
             return None
         try:
-            program = generalise(record.instruction, calls, record.objects, registry)
+            program = generalise(instruction, calls, record.objects, registry)
             if program is not None:
                 validate(program, registry)
         except (ProgramError, EmbodiedError) as e:
-            log.warning("no composite skill learned from %r: %s", record.instruction, e)
+            log.warning("no composite skill learned from %r: %s", instruction, e)
             return None
         return program

@@ -239,3 +239,82 @@ def test_the_calls_a_skill_is_learned_from_leave_out_work_that_was_redone():
         failed_turns=frozenset({1}),
     )
     assert only_renamed.working_calls() == list(renamed)
+
+
+def _record(verified, subgoals, calls, failed_turns=frozenset()):
+    from embodied.memory import CallRecord, EpisodeRecord
+
+    return EpisodeRecord(
+        "clear the table into the bin",
+        verified,
+        "goal verified" if verified else "turn budget used up",
+        tuple(CallRecord(turn, c.name, c.arguments, ok) for turn, c, ok in calls),
+        failed_turns=frozenset(failed_turns),
+        objects=frozenset({"red block", "green block", "bin"}),
+        subgoals=subgoals,
+    )
+
+
+def test_a_failed_episode_teaches_each_subgoal_it_verified(tmp_path):
+    from embodied.memory import SubgoalRecord
+
+    pick_red, place_red = (
+        ToolCall("pick", {"object": "red block"}),
+        ToolCall("place", {"object": "red block", "target": "bin"}),
+    )
+    pick_green = ToolCall("pick", {"object": "green block"})
+    record = _record(
+        False,
+        (SubgoalRecord("in(red block, bin)", 1, 2),),
+        [(1, pick_red, True), (2, place_red, True), (3, pick_green, True), (4, pick_green, False)],
+    )
+    with Memory(tmp_path / "memory.sqlite", embedder="lexical") as memory:
+        learned = memory.learn(record, default_registry())
+        assert "skill" not in learned  # the episode as a whole taught nothing
+        (sub,) = learned["subgoal_skills"]
+        assert sub["created"] and sub["subgoal"] == "in(red block, bin)"
+        stored = memory.store.skill(sub["skill"])
+        assert stored is not None and stored.source == "subgoal" and (stored.successes, stored.failures) == (1, 0)
+        program = Program.from_json(stored.program)
+        assert [s.skill for s in program.steps] == ["pick", "place"]  # turns 3-4 were not part of the subgoal
+        assert sorted(program.parameters["properties"]) == ["object", "target"]
+        assert stored.examples == ("pick and place red block in bin",)
+        assert "'pick and place <object> in <target>'" in program.description
+        recalled = memory.recall("put the blue block in the bin", default_registry())
+        assert sub["skill"] in [p.name for p in recalled.programs]
+
+        again = memory.learn(record, default_registry())  # the same subgoal again merges, counted
+        assert again["subgoal_skills"][0] == {**sub, "created": False}
+        assert memory.store.skill(sub["skill"]).successes == 2
+
+
+def test_a_subgoal_of_one_call_or_of_a_verified_episode_teaches_no_subgoal_skill(tmp_path):
+    from embodied.memory import SubgoalRecord
+
+    pick_red, place_red = (
+        ToolCall("pick", {"object": "red block"}),
+        ToolCall("place", {"object": "red block", "target": "bin"}),
+    )
+    one_call = _record(
+        False, (SubgoalRecord("holding(red block)", 1, 1),), [(1, pick_red, True), (2, place_red, False)]
+    )
+    whole = _record(True, (SubgoalRecord("in(red block, bin)", 1, 1),), [(1, pick_red, True), (1, place_red, True)])
+    with Memory(tmp_path / "memory.sqlite", embedder="lexical") as memory:
+        assert "subgoal_skills" not in memory.learn(one_call, default_registry())  # nothing to compose
+        learned = memory.learn(whole, default_registry())
+        assert "subgoal_skills" not in learned and learned["skill"]  # the episode's own skill covers it
+        assert [s.source for s in memory.store.skills()] == ["learned"]
+
+
+@pytest.mark.slow
+def test_a_placement_verified_before_the_budget_ran_out_is_reused_next_episode(make_env, tmp_path):
+    path = tmp_path / "memory.sqlite"
+    first, tracer = _run(make_env, path, "tower", 0, budgets=Budgets(max_turns=1))
+    assert not first.verified and [d["holds"] for d in _events(tracer, "verification")] == [True]
+    (sub,) = first.stats["memory"]["subgoal_skills"]
+    assert sub["skill"].startswith("pick_place_on")
+
+    second, tracer = _run(make_env, path, "stack", 3)  # another task, another scene: one placement
+    assert second.success and second.verified
+    assert sub["skill"] in _events(tracer, "memory_recall")[0]["skills"]
+    assert [d["name"] for d in _events(tracer, "tool_call")] == [sub["skill"]]
