@@ -19,6 +19,7 @@ from perception.fusion import Hypothesis
 log = logging.getLogger(__name__)
 
 MAX_STEP = 0.12  # metres an object may move between two frames and keep its track by proximity
+STILL = 0.02  # metres: a sighting this close to an established track is that object, whatever its hue says
 MIN_SIGHTINGS = 3  # frames a track must be seen in to be established (remembered when hidden, never pruned)
 GLITCH_FRAMES = 30  # frames after which a track that never became established is forgotten
 
@@ -45,14 +46,17 @@ class Track:
     sightings: int = 1
 
 
-def _same_class(track: Track, hyp: Hypothesis) -> bool:
+def _same_class(track: Track, hyp: Hypothesis, distance: float = math.inf) -> bool:
     if track.shape != hyp.shape:
         return False
     if track.colour == hyp.colour:
         return True
-    # Over-exposed orange and yellow are confused; the track's (surer) colour wins.
+    # Orange and yellow are confused when over-exposed, or in the bin's shade; the track's colour wins
+    # when the reading is unsure, or when the object has not moved (nothing else can be where it is).
     warm = ("orange", "yellow")
-    return track.colour in warm and hyp.colour in warm and hyp.colour_confidence < 1.0
+    if track.colour not in warm or hyp.colour not in warm:
+        return False
+    return hyp.colour_confidence < 1.0 or (track.sightings >= MIN_SIGHTINGS and distance <= STILL)
 
 
 def _snap_error(h: Hypothesis) -> float:
@@ -86,7 +90,7 @@ class Tracker:
         for i, h in enumerate(hyps):
             for j, t in enumerate(self.tracks):
                 d = math.dist(h.position, t.position)
-                if _same_class(t, h) and d <= self.max_step:
+                if _same_class(t, h, d) and d <= self.max_step:
                     pairs.append((d, i, j))
         for _, i, j in sorted(pairs):
             if i not in assigned and j not in taken:

@@ -44,6 +44,27 @@ def test_unsure_orange_yellow_takes_the_tracks_colour() -> None:
     assert name == "orange block" and hyp.colour == "orange"
 
 
+def test_a_block_that_has_not_moved_keeps_its_warm_colour_even_read_surely_as_the_other() -> None:
+    """In the bin's shade a resting orange block can read as a well-exposed yellow one (clear_table seed 0)."""
+    tracker = Tracker()
+    for _ in range(3):
+        tracker.update([_hyp("orange", "medium", 0.5, 0.045)])
+    ((name, hyp),) = tracker.update([_hyp("yellow", "medium", 0.505, 0.045)])
+    assert name == "orange block" and hyp.colour == "orange"
+
+
+def test_a_sure_other_warm_colour_elsewhere_is_another_block() -> None:
+    tracker = Tracker()
+    for _ in range(3):
+        tracker.update([_hyp("orange", "medium", 0.5, 0.045)])
+    out = tracker.update([_hyp("orange", "medium", 0.5, 0.045), _hyp("yellow", "medium", 0.56, 0.045)])
+    assert sorted(n for n, _ in out) == ["orange block", "yellow block"]
+    fresh = Tracker()
+    fresh.update([_hyp("orange", "medium", 0.5, 0.045)])  # seen once: not yet sure enough to overrule a colour
+    ((name, _),) = fresh.update([_hyp("yellow", "medium", 0.5, 0.045)])
+    assert name == "yellow block"
+
+
 def test_a_one_frame_glitch_is_forgotten_and_frees_its_name() -> None:
     tracker = Tracker()
     tracker.update([_hyp("red", "medium", 0.5, 0.045)])  # seen once, then never again
