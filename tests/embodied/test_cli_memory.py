@@ -47,6 +47,17 @@ def test_run_twice_with_one_memory_file_reuses_the_learned_skill(tmp_path):
     assert [s["skill"] for s in skill.program["steps"]] == ["pick", "place", "pick", "place"]
 
 
+def test_a_run_cut_short_after_one_placement_learns_that_placement(tmp_path):
+    memory = tmp_path / "memory.sqlite"
+    args = ["run", "--task", "tower", "--seed", "0", "--perception", "ground_truth", "--no-video", "--max-steps"]
+    args += ["150", "--out", str(tmp_path / "runs"), "--memory", str(memory), "--embedder", "lexical"]
+    cut = runner.invoke(app, args)
+    assert cut.exit_code == 1 and "truncated" in cut.output, cut.output
+    assert "from the verified subgoal" in " ".join(cut.output.split())
+    shown = runner.invoke(app, ["skills", "show", "pick_place_on", "--memory", str(memory)])
+    assert shown.exit_code == 0 and "(subgoal, worked 1 of 1 times)" in shown.output, shown.output
+
+
 def test_skills_show_remove_and_the_errors_that_list_valid_names(tmp_path):
     memory = tmp_path / "memory.sqlite"
     name = _memory_with_a_skill(memory)
