@@ -15,6 +15,9 @@
   the same scene is also run without memory (``fresh3``) for a fair comparison. Classical planner,
   vision perception, ground-truth success. Decisions are the agent's turns; runs that hit the turn
   budget weigh heavily on the means, so the median over seeds of each seed's reduction is given too.
+* subgoals (what a failed episode teaches): each multi-placement task is cut off after one turn (one
+  placement, verified from perception; the episode fails), then run in full on that memory file and,
+  for comparison, without memory. Skill calls, decisions and primitive steps of the two full runs.
 
 Run: ``python -m benchmarks.memory`` (writes benchmarks/results/memory.json; ~15 min on 2 cores, most of
 it embedding the library with MiniLM); ``--quick`` is ``--skills 2000 --episodes 500 --queries 20 --seeds 1``.
@@ -304,12 +307,12 @@ class _Calls:
         return None
 
 
-def episode(family: str, seed: int, memory: Memory | None) -> dict[str, Any]:
-    """One episode (classical planner, vision perception) and what it cost."""
+def episode(family: str, seed: int, memory: Memory | None, max_turns: int | None = None) -> dict[str, Any]:
+    """One episode (classical planner, vision perception) and what it cost; ``max_turns`` cuts it short."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the envs)
-    from embodied.agent import Agent
+    from embodied.agent import Agent, Budgets
     from embodied.planners.classical import ClassicalPlanner
     from perception.describe import describe
     from perception.vision import VisionPerceiver
@@ -318,7 +321,10 @@ def episode(family: str, seed: int, memory: Memory | None) -> dict[str, Any]:
     tracer = _Calls(set(registry.names))
     env = gym.make("embodied/Tabletop-v0", task=family, terminate_on_success=False)
     try:
-        agent = Agent(ClassicalPlanner(), registry, VisionPerceiver(), describe, memory=memory, tracer=tracer)
+        budgets = Budgets() if max_turns is None else Budgets(max_turns=max_turns)
+        agent = Agent(
+            ClassicalPlanner(), registry, VisionPerceiver(), describe, memory=memory, tracer=tracer, budgets=budgets
+        )
         wall_s, result = timed(agent.run, env, None, seed)
     finally:
         env.close()
@@ -334,6 +340,7 @@ def episode(family: str, seed: int, memory: Memory | None) -> dict[str, Any]:
         "composite_called": tracer.composites > 0,
         "composite_worked": any(learned.get("skills_used", {}).values()),
         "learned": learned.get("skill"),
+        "learned_from_subgoals": [sub["skill"] for sub in learned.get("subgoal_skills", ())],
         "wall_s": wall_s,
     }
 
@@ -404,6 +411,43 @@ def planner_benchmark(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return result
 
 
+def subgoal_benchmark(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """What a failed episode teaches: each multi-placement task is first cut off after one turn (one
+    placement, verified), then run in full with that memory file, against the full run with no memory."""
+    rows: list[dict[str, Any]] = []
+    for family in SEVERAL_PLACEMENTS:
+        for seed in range(args.seeds):
+            path = folder / f"subgoal-{family}-{seed}.sqlite"
+            with Memory(path, embedder=args.embedder) as memory:
+                cut = episode(family, seed, memory, max_turns=1)
+            with Memory(path, embedder=args.embedder) as memory:
+                after = episode(family, seed, memory)
+            fresh = episode(family, seed, None)
+            rows.append({"family": family, "cut": cut, "after": after, "fresh": fresh})
+            print(
+                f"{family:15s} seed {seed}: cut off after 1 turn learned {cut['learned_from_subgoals']}; "
+                f"full run {after['skill_calls']} calls / {after['decisions']} decisions "
+                f"vs {fresh['skill_calls']} / {fresh['decisions']} without memory",
+                flush=True,
+            )
+    taught = [r for r in rows if r["cut"]["learned_from_subgoals"]]
+    out: dict[str, Any] = {
+        "subgoal_runs": len(rows),
+        "subgoal_cut_runs_that_taught": len(taught),
+        "subgoal_cut_runs_verified": sum(r["cut"]["verified"] for r in rows),
+    }
+    if taught:
+        for key in ("skill_calls", "decisions", "primitive_steps"):
+            with_memory, without = (sum(r[run][key] for r in taught) for run in ("after", "fresh"))
+            out[f"subgoal_{key}_after"], out[f"subgoal_{key}_fresh"] = with_memory, without
+            out[f"subgoal_{key}_reduction"] = 1 - with_memory / without
+        out["subgoal_composite_used_after"] = float(np.mean([r["after"]["composite_called"] for r in taught]))
+        out["subgoal_success_after"] = float(np.mean([r["after"]["success"] for r in taught]))
+        out["subgoal_success_fresh"] = float(np.mean([r["fresh"]["success"] for r in taught]))
+    out["subgoal_episodes"] = rows
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skills", type=int, help="distinct composite skills in the library (10000; quick 2000)")
@@ -415,7 +459,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the smaller defaults (a few minutes)")
     parser.add_argument(
         "--part",
-        choices=("all", "retrieval", "planner"),
+        choices=("all", "retrieval", "planner", "subgoals"),
         default="all",
         help="rerun one part; the other's figures stay",
     )
@@ -437,6 +481,10 @@ def main() -> None:
             planner = planner_benchmark(args, Path(tmp))
             result.update(planner)
             show(planner)
+        if args.part in ("all", "subgoals"):
+            subgoals = subgoal_benchmark(args, Path(tmp))
+            result.update(subgoals)
+            show(subgoals)
     result["load_1min_end"] = os.getloadavg()[0]
     result["benchmark_wall_s"] = time.perf_counter() - started
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
