@@ -1,8 +1,9 @@
 """Put a held block on a block or plate, into a bowl or the bin, or down in a named table region.
 
 The release point comes from perception of the target; the offset of the block in the hand
-(measured after the grasp) is subtracted so the block's centre, not the fingers, ends over the
-target. Success is re-perceived after the hand has withdrawn: the scene graph must relate the
+(perceived, bounded by what the grip allows: see :func:`held_offset`) is subtracted so the block's
+centre, not the fingers, ends over the target. In a bowl each block goes against the wall, so a
+second one fits beside it (:func:`container_spot`). Success is re-perceived after the hand has withdrawn: the scene graph must relate the
 block to the target (``on`` / ``in``) or show it resting inside the region.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from envs.scene_spec import REGIONS, WORKSPACE_X
+from envs.scene_spec import BLOCK_SIZES, REGIONS, WALL_THICKNESS_M, WORKSPACE_X
 from perception.scene_graph import DetectedObject, Relation, SceneGraph
 from policies.clearance import roomiest_heading
 from policies.driver import EnvDriver, PolicyResult
@@ -92,7 +93,9 @@ def free_spot(scene: SceneGraph, region: str, moving: str) -> tuple[float, float
     return max(((float(x), float(y)) for x in xs for y in ys), key=score)
 
 
-WALL_MARGIN = 0.012  # metres kept from a container's wall
+WALL_MARGIN = 0.012  # metres kept from the bin's wall
+PAD_SLIP = 0.01  # metres a held block's centre can be off the tool centre along the finger pads
+BOWL_MARGIN = 0.01  # metres between a block's farthest corner and a bowl's wall
 
 
 def release_point(scene: SceneGraph, obj: DetectedObject, target: str) -> np.ndarray:
@@ -108,24 +111,63 @@ def release_point(scene: SceneGraph, obj: DetectedObject, target: str) -> np.nda
 
 
 def container_spot(scene: SceneGraph, box: DetectedObject, obj: DetectedObject) -> tuple[float, float]:
-    """Where to drop ``obj`` into ``box``: the centre, or the free point farthest from blocks already inside.
+    """Where to drop ``obj`` into ``box`` so that later blocks still fit beside it.
 
-    Dropping every block at the centre piles them up (the second lands on the first and can end
-    above the rim); spreading them keeps each one down on the floor.
+    A bowl holds two blocks side by side only if each stands against the wall: the first block
+    dropped at the centre leaves no room, and the second lands on its edge, above the rim. So a
+    block goes as far out as its corners allow (whatever its yaw), on the side it comes from
+    when the bowl is empty, else opposite the blocks already inside (the point of the circle
+    with the most room between block edges). The bin is large: its centre, or the free point
+    of a 3 x 3 grid farthest from blocks already inside.
     """
     inside = [o for o in scene.objects if o.name != obj.name and Relation(o.name, "in", box.name) in scene.relations]
     cx, cy = float(box.position[0]), float(box.position[1])
+    if box.shape == "bowl":
+        return _bowl_spot(box, obj, inside)
     if not inside:
         return cx, cy
     reach_x = max(0.0, box.size[0] / 2 - WALL_MARGIN - 0.6 * obj.size[0])
     reach_y = max(0.0, box.size[1] / 2 - WALL_MARGIN - 0.6 * obj.size[1])
-    if box.shape == "bowl":
-        angles = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
-        points = [(cx + reach_x * np.cos(a), cy + reach_y * np.sin(a)) for a in angles]
-    else:
-        points = [(cx + fx * reach_x, cy + fy * reach_y) for fx in (-1, 0, 1) for fy in (-1, 0, 1)]
+    points = [(cx + fx * reach_x, cy + fy * reach_y) for fx in (-1, 0, 1) for fy in (-1, 0, 1)]
     best = max(points, key=lambda p: min(np.hypot(p[0] - o.position[0], p[1] - o.position[1]) for o in inside))
     return float(best[0]), float(best[1])
+
+
+def _bowl_spot(box: DetectedObject, obj: DetectedObject, inside: list[DetectedObject]) -> tuple[float, float]:
+    cx, cy = float(box.position[0]), float(box.position[1])
+    inner = box.size[0] / 2 - WALL_THICKNESS_M
+    half = _half_edge(obj)
+    reach = max(0.0, inner - math.sqrt(2) * half - BOWL_MARGIN)  # a corner stays clear of the wall at any yaw
+    if not inside:
+        away = math.atan2(obj.position[1] - cy, obj.position[0] - cx)  # the near side: the shortest carry
+        return cx + reach * math.cos(away), cy + reach * math.sin(away)
+
+    def room(angle: float) -> float:
+        x, y = cx + reach * math.cos(angle), cy + reach * math.sin(angle)
+        return min(math.hypot(x - o.position[0], y - o.position[1]) - half - _half_edge(o) for o in inside)
+
+    best = max(np.linspace(0.0, 2 * np.pi, 32, endpoint=False), key=room)
+    return cx + reach * math.cos(best), cy + reach * math.sin(best)
+
+
+def _named_edge(name: str) -> float:
+    """The edge length a block's name promises (``large red block``: 5.5 cm; no size word: medium)."""
+    return next((size for cls, size in BLOCK_SIZES.items() if name.startswith(f"{cls} ")), BLOCK_SIZES["medium"])
+
+
+def _half_edge(obj: DetectedObject) -> float:
+    """Half a block's edge: measured, but never less than its name promises."""
+    return max(max(obj.size[:2]), _named_edge(obj.name) if obj.shape == "block" else 0.0) / 2
+
+
+def sized_as(held: DetectedObject, name: str) -> DetectedObject:
+    """The held block at least as big as ``name`` says: in the hand it is measured from its visible
+    sides only, can look a size smaller, and perception may even rename it after that size."""
+    edge = _named_edge(name)
+    if held.shape != "block" or min(held.size) >= edge:
+        return held
+    x, y, z = (max(s, edge) for s in held.size)
+    return replace(held, size=(x, y, z))
 
 
 def placed(scene: SceneGraph, obj: DetectedObject, target: str, near: Sequence[float] | np.ndarray) -> bool:
@@ -168,7 +210,7 @@ def place(driver: EnvDriver, name: str, target: str, config: PlaceConfig | None 
         if where is None:
             reason = f"the {target} is no longer visible"
             break
-        reason, release = _carry_and_release(driver, scene, held, where, cfg)
+        reason, release = _carry_and_release(driver, scene, sized_as(held, name), where, cfg)
         scene = driver.perceive()
         if not reason and _confirm(driver, held, base, target, release, cfg):
             at = f"in the {target}" if target in REGIONS else f"at the {target}"
@@ -230,7 +272,7 @@ def _carry_and_release(
     """Carry the held ``obj`` over ``target`` and let go: ``(what failed or "", release point)``."""
     release = release_point(scene, obj, target)
     yaw = roomiest_heading(scene, release[:2], float(release[2]), ignore=(obj.name,))
-    tcp = release - _turn(np.asarray(obj.position) - driver.ee_pos, yaw - driver.ee_yaw)
+    tcp = release - _turn(held_offset(driver, obj), yaw - driver.ee_yaw)
     problem = unreachable_reason(driver, (float(tcp[0]), float(tcp[1]), float(tcp[2])))
     if problem:
         return f"the release point over the {target} is out of reach: {problem}", release
@@ -242,6 +284,21 @@ def _carry_and_release(
     driver.hold(3)
     servo_to(driver, driver.ee_pos + [0.0, 0.0, cfg.retreat], motion, tolerance=0.01, max_steps=30)
     return "", release
+
+
+def held_offset(driver: EnvDriver, obj: DetectedObject) -> np.ndarray:
+    """The held block's centre relative to the tool centre point, as the grip allows it to be.
+
+    Perception sees a held block from its sides only and can put its centre 2 cm off; the
+    fingers, though, centre a block on their closing axis, and it can sit off centre only along
+    their pads, by little. So the perceived offset keeps its height and its component along the
+    pads, clipped to :data:`PAD_SLIP`.
+    """
+    offset = np.asarray(obj.position, dtype=float) - driver.ee_pos
+    yaw = driver.ee_yaw
+    along_pads = np.array([math.cos(yaw), math.sin(yaw)])
+    slip = float(np.clip(offset[:2] @ along_pads, -PAD_SLIP, PAD_SLIP))
+    return np.array([slip * along_pads[0], slip * along_pads[1], offset[2]])
 
 
 def _turn(offset: np.ndarray, angle: float) -> np.ndarray:
