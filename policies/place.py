@@ -3,8 +3,9 @@
 The release point comes from perception of the target; the offset of the block in the hand
 (perceived, bounded by what the grip allows: see :func:`held_offset`) is subtracted so the block's
 centre, not the fingers, ends over the target. In a bowl each block goes against the wall, so a
-second one fits beside it (:func:`container_spot`). Success is re-perceived after the hand has withdrawn: the scene graph must relate the
-block to the target (``on`` / ``in``) or show it resting inside the region.
+second one fits beside it (:func:`container_spot`). Success is re-perceived after the hand has
+withdrawn: the scene graph must relate the block to the target (``on`` / ``in``) or show it
+resting inside the region.
 """
 
 from __future__ import annotations
