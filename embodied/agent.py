@@ -113,7 +113,6 @@ class _Episode:
     failed_turns: set[int] = field(default_factory=set)
     objects: set[str] = field(default_factory=set)
     verified_subgoals: list[SubgoalRecord] = field(default_factory=list)
-    subgoal_start: int = 1  # the first turn after the last subgoal the agent verified
 
 
 class Agent:
@@ -328,6 +327,8 @@ class Agent:
         if not any(s.status == "active" and s.atoms for s in ep.subgoals):
             return
         scene = ep.driver.perceive()
+        # A subgoal verified now was worked on since the turn after the last one verified before.
+        start = ep.verified_subgoals[-1].last_turn + 1 if ep.verified_subgoals else 1
         updated = []
         for s in ep.subgoals:
             if s.status == "active" and s.atoms:
@@ -335,14 +336,12 @@ class Agent:
                 s = replace(s, status="done" if ok else "failed")
                 self.tracer.event("verification", turn=ep.turns, subgoal=s.description, holds=ok)
                 if ok:
-                    ep.verified_subgoals.append(SubgoalRecord(s.description, ep.subgoal_start, ep.turns))
+                    ep.verified_subgoals.append(SubgoalRecord(s.description, start, ep.turns))
                 else:
                     ep.failed_turns.add(ep.turns)
                     self._reflect(ep, s)
             updated.append(s)
         ep.subgoals = tuple(updated)
-        if any(v.last_turn == ep.turns for v in ep.verified_subgoals):
-            ep.subgoal_start = ep.turns + 1
 
     def _reflect(self, ep: _Episode, failed: Subgoal) -> None:
         last = ep.results[-1] if ep.results else None

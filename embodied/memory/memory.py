@@ -110,11 +110,10 @@ class EpisodeRecord:
         done = [
             (c.turn, call) for c in self.calls if c.success for call in (c.inner or (ToolCall(c.name, c.arguments),))
         ]
-        first, last = turns or (0, max((t for t, _ in done), default=0))
         return [
             call
             for turn, call in done
-            if first <= turn <= last
+            if (turns is None or turns[0] <= turn <= turns[1])
             and (turn not in self.failed_turns or not any(t > turn and _same_call(call, later) for t, later in done))
         ]
 
