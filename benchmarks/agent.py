@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from embodied.decision import Context, Subgoal, ToolCall, ToolOutcome
+from embodied.core.decision import Context, Subgoal, ToolCall, ToolOutcome
 from embodied.llm import ScriptedChatModel
 from embodied.memory import generalise
-from embodied.planners.llm import LLMPlanner
-from embodied.primitives import default_registry
-from embodied.prompting import PromptConfig, build_messages, count_prompt_tokens
-from embodied.recorder import Recorder
+from embodied.planners.language import LLMPlanner
+from embodied.planners.prompting import PromptConfig, build_messages, count_prompt_tokens
+from embodied.recording.recorder import Recorder
+from embodied.skills.primitives import default_registry
 from envs.tasks import FAMILIES, ObjectState, WorldState, sample_task
 from perception.describe import describe
 from perception.ground_truth import scene_from_world
@@ -141,7 +141,7 @@ def main() -> None:
         "prompt_tokens_json_mode_with_memory_max": int(max(with_memory)),
         "overhead_ms_per_decision_median": float(np.median(times) * 1e3),
         "overhead_ms_per_decision_p95": float(np.percentile(times, 95) * 1e3),
-        "token_counter": "chars/4 estimate (embodied.prompting.estimate_tokens)",
+        "token_counter": "chars/4 estimate (embodied.planners.prompting.estimate_tokens)",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

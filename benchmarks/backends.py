@@ -24,9 +24,9 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers both backends and picks the headless GL platform)
-from embodied.agent import Agent
+from embodied.agent.loop import Agent
 from embodied.planners.classical import ClassicalPlanner
-from embodied.primitives import default_registry
+from embodied.skills.primitives import default_registry
 from envs.tasks import FAMILIES
 from perception.describe import describe
 from perception.ground_truth import GroundTruthPerceiver

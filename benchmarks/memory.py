@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from embodied.decision import ToolCall
+from embodied.core.decision import ToolCall
 from embodied.memory import Embedder, Memory, MemoryStore, Program, generalise, make_embedder, validate
-from embodied.primitives import default_registry
-from embodied.skills import SkillRegistry
+from embodied.skills.primitives import default_registry
+from embodied.skills.registry import SkillRegistry
 from envs.scene_spec import COLOURS
 from envs.tasks import sample_task
 
@@ -312,7 +312,7 @@ def episode(family: str, seed: int, memory: Memory | None, max_turns: int | None
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the envs)
-    from embodied.agent import Agent, Budgets
+    from embodied.agent.loop import Agent, Budgets
     from embodied.planners.classical import ClassicalPlanner
     from perception.describe import describe
     from perception.vision import VisionPerceiver

@@ -19,10 +19,10 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from embodied.agent import Agent
+from embodied.agent.loop import Agent
 from embodied.planners.classical import ClassicalPlanner
-from embodied.primitives import default_registry
-from embodied.recorder import Recorder
+from embodied.recording.recorder import Recorder
+from embodied.skills.primitives import default_registry
 from perception.describe import describe
 from perception.ground_truth import GroundTruthPerceiver
 

@@ -40,8 +40,8 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the env, picks the headless GL platform)
-from embodied.primitives import default_registry
-from embodied.skills import SkillContext, SkillRegistry, SkillResult
+from embodied.skills.primitives import default_registry
+from embodied.skills.registry import SkillContext, SkillRegistry, SkillResult
 from envs.tasks import WorldState, holds
 from perception.ground_truth import GroundTruthPerceiver
 from perception.scene_graph import Perceiver

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from embodied.episode import ENV_IDS
 from embodied.errors import DependencyNotInstalled
 from embodied.evaluation.suites import EpisodeSpec
+from embodied.factory import ENV_IDS
 from envs.tasks.chains import CHAIN_LENGTH
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,11 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the envs in this worker)
-    from embodied.agent import Agent, NullTracer, Tracer
-    from embodied.episode import EpisodeConfig, make_perceiver, make_planner, make_registry
+    from embodied.agent.loop import Agent, NullTracer, Tracer
     from embodied.evaluation.perturb import Perturber
+    from embodied.factory import EpisodeConfig, make_perceiver, make_planner, make_registry
     from embodied.memory import Memory
-    from embodied.recorder import Recorder
+    from embodied.recording.recorder import Recorder
     from perception.describe import describe
 
     config = EpisodeConfig(spec.family, spec.seed, spec.instruction, options.planner, options.llm, options.perception)

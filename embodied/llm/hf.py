@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from embodied.errors import DependencyNotInstalled
+from embodied.llm.answers import decision_schema
 from embodied.llm.base import (
     ChatResponse,
     JsonSchema,
@@ -27,7 +28,6 @@ from embodied.llm.base import (
     with_tool_listing,
 )
 from embodied.llm.grammar import Grammar, GrammarLimits, TokenConstraint, compile_schema
-from embodied.llm.schemas import decision_schema
 
 logger = logging.getLogger(__name__)
 

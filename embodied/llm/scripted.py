@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embodied.decision import ToolCall
+from embodied.core.decision import ToolCall
 from embodied.llm.base import ChatResponse, JsonSchema, LLMConfigError, LLMUnavailable, Message, RawToolCall, ToolSchema
 
 logger = logging.getLogger(__name__)

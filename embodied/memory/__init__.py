@@ -5,9 +5,9 @@
 registered skill calls). See docs/memory.md.
 """
 
+from embodied.memory.agent_memory import CallRecord, EpisodeRecord, Memory, Recall, SubgoalRecord, default_memory_path
 from embodied.memory.composite import Program, Step, as_skill, generalise, validate
 from embodied.memory.embedding import EMBEDDERS, Embedder, MiniLMEmbedder, make_embedder
-from embodied.memory.memory import CallRecord, EpisodeRecord, Memory, Recall, SubgoalRecord, default_memory_path
 from embodied.memory.store import KINDS, Hit, MemoryStore, StoredSkill
 
 __all__ = [

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from embodied.decision import ToolCall
+from embodied.core.decision import ToolCall
 from embodied.errors import ProgramError
-from embodied.skill_schema import validate_arguments
-from embodied.skills import Skill, SkillContext, SkillRegistry, SkillResult, call_text
+from embodied.skills.registry import Skill, SkillContext, SkillRegistry, SkillResult, call_text
+from embodied.skills.schema import validate_arguments
 
 PARAM = "$param"
 MAX_STEPS = 24

@@ -29,7 +29,7 @@ import numpy as np
 
 from embodied.errors import MemoryStoreError
 from embodied.memory.embedding import Embedder
-from embodied.memory.schema import MIGRATIONS, SCHEMA_VERSION
+from embodied.memory.migrations import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 from embodied.errors import ProgramError
 from embodied.memory.composite import Program, validate
 from embodied.memory.store import MemoryStore
-from embodied.skills import SkillRegistry
+from embodied.skills.registry import SkillRegistry
 
 FORMAT = "embodied-skills"
 VERSION = 1

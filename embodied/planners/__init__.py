@@ -1,6 +1,6 @@
-"""Planners: ``decide(context) -> Decision`` (see :mod:`embodied.decision`)."""
+"""Planners: ``decide(context) -> Decision`` (see :mod:`embodied.core.decision`)."""
 
 from __future__ import annotations
 
-from embodied.planners.llm import LLMGoalPlanner as LLMGoalPlanner
-from embodied.planners.llm import LLMPlanner as LLMPlanner
+from embodied.planners.language import LLMGoalPlanner as LLMGoalPlanner
+from embodied.planners.language import LLMPlanner as LLMPlanner

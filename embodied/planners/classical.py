@@ -1,6 +1,6 @@
 """The offline default planner: instruction -> goal atoms -> PDDL -> plan -> skill calls.
 
-Goal atoms come from :func:`embodied.instructions.parse_instruction` (or from an LLM in LLM+P);
+Goal atoms come from :func:`embodied.planners.grounding.parse_instruction` (or from an LLM in LLM+P);
 the state comes from the perceived scene graph; the plan comes from an existing planner library:
 pyperplan in-process by default (with its operators in a fixed order, so plans are the same in
 every process), or any Unified Planning engine (``fast-downward`` when the ``up-fast-downward``
@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from embodied.decision import Atom, Context, Decision, Subgoal, ToolCall
+from embodied.core.decision import Atom, Context, Decision, Subgoal, ToolCall
+from embodied.core.verification import format_atom, unmet
 from embodied.errors import DependencyNotInstalled, EmbodiedError, ProgramError
-from embodied.instructions import parse_instruction
 from embodied.memory.composite import Program
+from embodied.planners.grounding import parse_instruction
 from embodied.planners.pddl import DOMAIN, SKILL_OF_ACTION, TABLE_TARGET, problem
-from embodied.verification import format_atom, unmet
 from envs.scene_spec import REGIONS
 from perception.scene_graph import SceneGraph
 from policies.lookup import kind_of

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from embodied.decision import Atom
+from embodied.core.decision import Atom
 from envs.scene_spec import REGIONS
 from perception.scene_graph import SceneGraph
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401  (registers the envs)
-from embodied.agent import Agent
+from embodied.agent.loop import Agent
 from embodied.planners.classical import ClassicalPlanner
-from embodied.primitives import default_registry
+from embodied.skills.primitives import default_registry
 from perception.describe import describe
 from perception.ground_truth import GroundTruthPerceiver
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from embodied.evaluation.report import results_markdown, summarise, wilson, write_reports
+from embodied.evaluation.results_report import results_markdown, summarise, wilson, write_reports
 from embodied.evaluation.runner import EvalOptions, evaluate
 from embodied.evaluation.suites import EpisodeSpec, build_suite
-from embodied.instructions import parse_instruction
+from embodied.planners.grounding import parse_instruction
 from envs.tasks import FAMILIES, ObjectState, WorldState, sample_task
 from perception.ground_truth import scene_from_world
 

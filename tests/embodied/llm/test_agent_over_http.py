@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from embodied.agent import Agent, Budgets
+from embodied.agent.loop import Agent, Budgets
 from embodied.llm import make_chat_model
 from embodied.planners.classical import ClassicalPlanner
-from embodied.planners.llm import LLMGoalPlanner, LLMPlanner
-from embodied.primitives import default_registry
+from embodied.planners.language import LLMGoalPlanner, LLMPlanner
+from embodied.skills.primitives import default_registry
 from perception.describe import describe
 from perception.ground_truth import GroundTruthPerceiver
 

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from embodied.decision import Context
+from embodied.core.decision import Context
 from embodied.errors import DependencyNotInstalled
 from embodied.llm import LLMConfigError, make_chat_model, system, user
+from embodied.llm.answers import GOAL_PREDICATES, REGION_NAMES
 from embodied.llm.hf import HFChatModel, HFConfig
-from embodied.llm.schemas import GOAL_PREDICATES, REGION_NAMES
-from embodied.planners.llm import LLMGoalPlanner, LLMPlanner
+from embodied.planners.language import LLMGoalPlanner, LLMPlanner
 from perception.scene_graph import DetectedObject, SceneGraph
 
 torch = pytest.importorskip("torch", reason="the hf backend needs torch (extra `hf`)")

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from embodied.decision import Context
+from embodied.core.decision import Context
 from embodied.errors import DependencyNotInstalled
 from embodied.llm import LLMUnavailable, make_chat_model, user
 from embodied.llm.base import JSON_SKILLS_HEADER, LLMConfigError, RawToolCall
 from embodied.llm.openai_http import OpenAIChatModel, OpenAIConfig
-from embodied.planners.llm import LLMPlanner
+from embodied.planners.language import LLMPlanner
 
 pytest.importorskip("openai", reason="the OpenAI backend needs the `openai` package (extra `llm`)")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from embodied.decision import ToolCall
+from embodied.core.decision import ToolCall
 from embodied.llm import ChatResponse, LLMConfigError, LLMUnavailable, ScriptedChatModel, make_chat_model, user
 from embodied.llm.base import Message, RawToolCall
 

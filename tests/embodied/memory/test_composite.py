@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embodied.decision import ToolCall
+from embodied.core.decision import ToolCall
 from embodied.errors import ProgramError
 from embodied.memory import Program, Step, as_skill, generalise, validate
-from embodied.primitives import default_registry
-from embodied.skills import SkillContext, SkillRegistry, SkillResult, skill
+from embodied.skills.primitives import default_registry
+from embodied.skills.registry import SkillContext, SkillRegistry, SkillResult, skill
 from perception.scene_graph import DetectedObject, SceneGraph
 from policies.driver import EnvDriver
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import embodied.memory.store as store_module
-from embodied.decision import ToolCall
+from embodied.core.decision import ToolCall
 from embodied.errors import MemoryStoreError
 from embodied.memory import MemoryStore, MiniLMEmbedder, generalise, make_embedder
-from embodied.memory.schema import MIGRATIONS, SCHEMA_VERSION
+from embodied.memory.migrations import MIGRATIONS, SCHEMA_VERSION
 from embodied.memory.store import MAX_EXAMPLES
-from embodied.primitives import default_registry
+from embodied.skills.primitives import default_registry
 
 
 def program(name: str, description: str, skills: tuple[str, ...] = ("pick", "place")) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embodied.decision import Context
+from embodied.core.decision import Context
 from embodied.planners.classical import ClassicalPlanner, PlanningError, solve
 from envs.tasks import FAMILIES, ObjectState, WorldState, sample_task
 from perception.ground_truth import scene_from_world
@@ -133,9 +133,9 @@ def test_a_goal_block_hidden_in_the_bin_counts_as_done_and_the_rest_is_planned()
 
 
 def _learned(instruction, moves, objects):
-    from embodied.decision import ToolCall
+    from embodied.core.decision import ToolCall
     from embodied.memory import generalise
-    from embodied.primitives import default_registry
+    from embodied.skills.primitives import default_registry
 
     calls = []
     for obj, target in moves:

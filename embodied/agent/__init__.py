@@ -1,0 +1,1 @@
+"""The agent: the composition root that runs perceive -> decide -> act -> verify -> reflect."""

@@ -1,0 +1,419 @@
+"""The agent loop of the seed text: perceive -> context -> decide -> act -> verify -> reflect.
+
+Each turn the framework perceives the scene and describes it in text, builds a
+:class:`~embodied.core.decision.Context` (goal, subgoals with status, memory hits, the last tool
+results, framework feedback, the observation and the available skills), asks the planner for a
+:class:`~embodied.core.decision.Decision`, runs its tool calls through the skill registry, and then
+verifies every subgoal it just worked on from fresh perception. A subgoal that does not hold is
+marked failed and a short reflection is kept for the next prompts. Budgets on turns, skill calls,
+simulated time and wall time end an episode cleanly with the reason. Every step of this is a
+trace event, so what the agent saw, thought and did stays readable afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from embodied.core.decision import Atom, Context, Decision, Planner, Subgoal, ToolCall, ToolOutcome
+from embodied.core.verification import atom_holds, format_atom, unmet
+from embodied.errors import EmbodiedError
+from embodied.interrupts import interrupts_latched, raise_if_interrupted
+from embodied.memory.agent_memory import CallRecord, EpisodeRecord, Memory, Recall, SubgoalRecord
+from embodied.memory.composite import as_skill
+from embodied.skills.registry import SkillRegistry
+from perception.scene_graph import Perceiver, SceneGraph
+from policies.driver import EnvDriver
+
+log = logging.getLogger(__name__)
+
+SUPPORT = ("on", "in")  # the relations kept in memory's "last seen" facts
+
+
+class Tracer(Protocol):
+    """Where the agent writes its trace (the recorder, or nothing)."""
+
+    def event(self, kind: str, **data: Any) -> None: ...
+
+    def set_overlay(self, **fields: str) -> None: ...
+
+    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None: ...
+
+
+class NullTracer:
+    """Records nothing."""
+
+    def event(self, kind: str, **data: Any) -> None:
+        return None
+
+    def set_overlay(self, **fields: str) -> None:
+        return None
+
+    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Limits that end an episode cleanly (the reason names the one that was hit)."""
+
+    max_turns: int = 30
+    max_skill_calls: int = 60
+    max_sim_time_s: float = 240.0
+    max_wall_time_s: float = 900.0
+    max_reflections_in_prompt: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("max_turns", "max_skill_calls", "max_sim_time_s", "max_wall_time_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Budgets.{name} must be > 0, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """How an episode went. ``success`` is the task's ground-truth predicate; ``verified`` is what
+    the agent itself concluded from perception."""
+
+    instruction: str
+    success: bool
+    verified: bool
+    reason: str
+    turns: int
+    skill_calls: int
+    sim_time_s: float
+    wall_time_s: float
+    planner: str
+    goal_atoms: tuple[Atom, ...] = ()
+    reflections: tuple[str, ...] = ()
+    interrupted: bool = False
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Episode:
+    instruction: str
+    driver: EnvDriver
+    t0: float
+    turns: int = 0
+    calls: int = 0
+    subgoals: tuple[Subgoal, ...] = ()
+    results: tuple[ToolOutcome, ...] = ()
+    reflections: list[str] = field(default_factory=list)
+    feedback: list[str] = field(default_factory=list)
+    goal: tuple[Atom, ...] = ()
+    verified: bool = False
+    reason: str = ""
+    sim0: float = 0.0
+    memory_query: str | None = None
+    recall: Recall | None = None
+    composites: SkillRegistry = field(default_factory=SkillRegistry)
+    log: list[CallRecord] = field(default_factory=list)
+    failed_turns: set[int] = field(default_factory=set)
+    objects: set[str] = field(default_factory=set)
+    verified_subgoals: list[SubgoalRecord] = field(default_factory=list)
+
+
+class Agent:
+    """Runs episodes: ``Agent(planner, skills, perceiver).run(env) -> EpisodeResult``.
+
+    Args:
+        planner: decides each turn (classical, LLM, LLM+P).
+        skills: the registry whose skills the planner may call.
+        perceiver: frames -> scene graph.
+        describe: scene graph -> the text observation.
+        memory: the persistent memory (:class:`embodied.memory.Memory`): recalled each turn with the
+            instruction (and the planner's last ``memory_query``) for composite skills and memory lines, and
+            told about the episode at its end (it learns composite skills from verified successes and, in a
+            failed episode, from the subgoals it verified).
+        tracer: the recorder (trace events, video overlays, frames).
+        budgets: limits on turns, calls and time.
+    """
+
+    def __init__(
+        self,
+        planner: Planner,
+        skills: SkillRegistry,
+        perceiver: Perceiver,
+        describe: Any,
+        memory: Memory | None = None,
+        tracer: Tracer | None = None,
+        budgets: Budgets | None = None,
+    ) -> None:
+        self.planner, self.skills, self.perceiver = planner, skills, perceiver
+        self.describe, self.memory = describe, memory
+        self.tracer: Tracer = tracer or NullTracer()
+        self.budgets = budgets or Budgets()
+
+    def run(
+        self, env: Any, instruction: str | None = None, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> EpisodeResult:
+        """Reset ``env`` (``seed``, ``options``) and pursue ``instruction`` (default: the task's own)."""
+        obs, info = env.reset(seed=seed, options=options)
+        self.tracer.on_step(obs, info)
+        return self.pursue(env, obs, info, instruction or str(info["instruction"]))
+
+    def pursue(self, env: Any, obs: dict[str, Any], info: dict[str, Any], instruction: str) -> EpisodeResult:
+        """Pursue ``instruction`` from the env's current state, without a reset (one link of a task chain)."""
+        driver = EnvDriver(env, self.perceiver, obs, info, on_step=self._on_step)
+        ep = _Episode(instruction, driver, time.perf_counter(), sim0=float(info.get("sim_time", 0.0)))
+        self.tracer.set_overlay(instruction=instruction, subgoal="", skill="", thought="")
+        self.tracer.event("episode_start", instruction=instruction, planner=self.planner.name)
+        interrupted = False
+        try:
+            with interrupts_latched():
+                while not ep.reason:
+                    raise_if_interrupted()
+                    ep.reason = self._budget_reason(ep) or self._turn(ep)
+        except KeyboardInterrupt:
+            interrupted, ep.reason = True, "interrupted by the user"
+        result = self._result(ep, interrupted)
+        if self.memory is not None:
+            result.stats["memory"] = self._learn(ep, result)
+        self.tracer.event("episode_end", **{k: v for k, v in vars(result).items() if k != "stats"})
+        return result
+
+    def _on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        self.tracer.on_step(obs, info)
+        raise_if_interrupted()  # a Ctrl-C that a binding swallowed during the step ends the episode here
+
+    # ------------------------------------------------------------------ turn
+    def _turn(self, ep: _Episode) -> str:
+        ep.turns += 1
+        scene = ep.driver.perceive()
+        ep.objects.update(scene.names)
+        self._recall(ep)
+        context = self._context(ep, scene)
+        self.tracer.event("observation", turn=ep.turns, text=context.observation)
+        self.tracer.event("context", turn=ep.turns, context=context.to_json())
+        try:
+            decision = self.planner.decide(context)
+        except EmbodiedError as e:
+            self.tracer.event("planner_error", turn=ep.turns, error=str(e))
+            return f"planner failed: {e}"
+        ep.feedback.clear()
+        self._record_decision(ep, decision)
+        if decision.done:
+            return self._check_done(ep, decision)
+        if not decision.tool_calls:
+            ep.feedback.append("Your answer called no skill and did not say done; call a skill or finish.")
+            return ""
+        self._act(ep, decision)
+        if ep.driver.done:
+            return self._env_end_reason(ep)
+        self._verify(ep)
+        return ""
+
+    def _context(self, ep: _Episode, scene: SceneGraph) -> Context:
+        recall = ep.recall or Recall(ep.instruction)
+        return Context(
+            goal=ep.instruction,
+            observation=self.describe(scene),
+            subgoals=ep.subgoals,
+            memory_hits=recall.hits,
+            tool_results=ep.results,
+            tools=tuple(self.skills.tools() + ep.composites.tools()),
+            programs=tuple(p.to_json() for p in recall.programs),
+            reflections=tuple(ep.reflections[-self.budgets.max_reflections_in_prompt :]),
+            feedback=tuple(ep.feedback),
+            turn=ep.turns,
+            scene=scene,
+        )
+
+    # ------------------------------------------------------------------ memory
+    def _recall(self, ep: _Episode) -> None:
+        """Query memory with the planner's last ``memory_query`` and the instruction; offer the skills it returns."""
+        query = f"{ep.memory_query} | {ep.instruction}" if ep.memory_query else ep.instruction
+        if self.memory is None or (ep.recall is not None and ep.recall.query == query):
+            return
+        try:
+            ep.recall = self.memory.recall(query, self.skills)
+        except EmbodiedError as e:
+            self.tracer.event("memory_error", turn=ep.turns, error=str(e))
+            ep.recall = Recall(query)
+        ep.composites = SkillRegistry(as_skill(p, self.skills) for p in ep.recall.programs)
+        self.tracer.event(
+            "memory_recall",
+            turn=ep.turns,
+            query=query,
+            skills=[p.name for p in ep.recall.programs],
+            hits=list(ep.recall.hits),
+            scores=ep.recall.scores,
+        )
+
+    def _learn(self, ep: _Episode, result: EpisodeResult) -> dict[str, Any]:
+        """Tell memory how the episode went; a memory failure is reported, never fatal."""
+        assert self.memory is not None
+        scene = ep.driver.scene
+        facts = tuple(
+            (
+                o.name,
+                "last_seen",
+                f"at ({o.position[0]:.2f}, {o.position[1]:.2f}, {o.position[2]:.2f}) m"
+                + "".join(
+                    f", {r.predicate} the {r.object}"
+                    for r in scene.relations
+                    if r.subject == o.name and r.predicate in SUPPORT
+                ),
+            )
+            for o in scene.objects
+        )
+        record = EpisodeRecord(
+            instruction=ep.instruction,
+            verified=result.verified and not result.interrupted,
+            reason=result.reason,
+            calls=tuple(ep.log),
+            failed_turns=frozenset(ep.failed_turns),
+            subgoals=tuple(ep.verified_subgoals),
+            objects=frozenset(ep.objects),
+            reflections=result.reflections,
+            facts=facts,
+            metrics={k: getattr(result, k) for k in ("turns", "skill_calls", "sim_time_s", "wall_time_s")},
+        )
+        try:
+            learned = self.memory.learn(record, self.skills)
+        except EmbodiedError as e:
+            learned = {"skills_used": {}, "error": str(e)}
+            log.warning("the episode was not stored in memory: %s", e)
+        except KeyboardInterrupt:  # the episode's own result and recording still finish; SQLite rolls back
+            learned = {"skills_used": {}, "error": "interrupted while storing the episode in memory"}
+        self.tracer.event("memory_update", **learned)
+        return learned
+
+    def _record_decision(self, ep: _Episode, decision: Decision) -> None:
+        self.tracer.event("decision", turn=ep.turns, decision=decision.to_json())
+        if decision.goal_atoms:
+            ep.goal = decision.goal_atoms
+        if decision.subgoals:
+            ep.subgoals = decision.subgoals
+        active = next((s for s in ep.subgoals if s.status == "active"), None)
+        self.tracer.set_overlay(thought=decision.thoughts, subgoal=active.description if active else "")
+        if decision.memory_query:
+            ep.memory_query = decision.memory_query
+            if self.memory is not None:
+                self.tracer.event("memory_query", turn=ep.turns, query=decision.memory_query)
+
+    def _act(self, ep: _Episode, decision: Decision) -> None:
+        outcomes = []
+        for call in decision.tool_calls:
+            if ep.calls >= self.budgets.max_skill_calls or ep.driver.done:
+                break
+            ep.calls += 1
+            self.tracer.set_overlay(skill=f"{call.name}({', '.join(f'{v}' for v in call.arguments.values())})")
+            self.tracer.event("tool_call", turn=ep.turns, name=call.name, arguments=call.arguments)
+            registry = ep.composites if call.name in ep.composites else self.skills
+            result = registry.call(call.name, dict(call.arguments), ep.driver)
+            ok, message = result.success, result.message
+            inner = tuple(ToolCall(c["name"], c["arguments"]) for c in result.details.get("calls", ()) if ok)
+            ep.log.append(CallRecord(ep.turns, call.name, dict(call.arguments), ok, inner, registry is ep.composites))
+            self.tracer.event(
+                "tool_result",
+                turn=ep.turns,
+                name=call.name,
+                success=ok,
+                message=message,
+                steps=result.steps,
+                **({"steps_run": result.details["calls"]} if "calls" in result.details else {}),
+            )
+            outcomes.append(ToolOutcome(call, ok, message))
+            if not ok:
+                break
+        self.tracer.set_overlay(skill="")
+        ep.results = tuple(outcomes)
+
+    def _verify(self, ep: _Episode) -> None:
+        """Check each active subgoal against fresh perception; reflect on failures."""
+        if not any(s.status == "active" and s.atoms for s in ep.subgoals):
+            return
+        scene = ep.driver.perceive()
+        # A subgoal verified now was worked on since the turn after the last one verified before.
+        start = ep.verified_subgoals[-1].last_turn + 1 if ep.verified_subgoals else 1
+        updated = []
+        for s in ep.subgoals:
+            if s.status == "active" and s.atoms:
+                ok = all(atom_holds(scene, a) for a in s.atoms)
+                s = replace(s, status="done" if ok else "failed")
+                self.tracer.event("verification", turn=ep.turns, subgoal=s.description, holds=ok)
+                if ok:
+                    ep.verified_subgoals.append(SubgoalRecord(s.description, start, ep.turns))
+                else:
+                    ep.failed_turns.add(ep.turns)
+                    self._reflect(ep, s)
+            updated.append(s)
+        ep.subgoals = tuple(updated)
+
+    def _reflect(self, ep: _Episode, failed: Subgoal) -> None:
+        last = ep.results[-1] if ep.results else None
+        why = f"{last.call.name} said: {last.message}" if last else "no skill ran"
+        reflect = getattr(self.planner, "reflect", None)
+        text = f"Subgoal '{failed.description}' did not hold after this turn ({why}); re-check the scene and retry."
+        if callable(reflect):
+            try:
+                text = str(reflect(failed, ep.results))
+            except EmbodiedError as e:
+                log.warning("reflection failed: %s", e)
+        ep.reflections.append(text)
+        self.tracer.event("reflection", turn=ep.turns, text=text)
+
+    def _check_done(self, ep: _Episode, decision: Decision) -> str:
+        if not ep.goal:
+            ep.verified = True
+            return "the planner declared the task done"
+        scene = ep.driver.perceive()
+        missing = unmet(scene, ep.goal)
+        self.tracer.event(
+            "verification",
+            turn=ep.turns,
+            subgoal="final goal",
+            holds=not missing,
+            missing=[format_atom(a) for a in missing],
+        )
+        if missing:
+            ep.feedback.append(f"Not done yet: perception shows {', '.join(map(format_atom, missing))} do not hold.")
+            return ""
+        ep.verified = True
+        return "goal verified from perception"
+
+    def _env_end_reason(self, ep: _Episode) -> str:
+        info = ep.driver.info
+        if info.get("physics_error"):
+            return f"simulation ended: {info['physics_error']}"
+        if info.get("success"):
+            ep.verified = not unmet(ep.driver.perceive(), ep.goal) if ep.goal else True
+            return "task completed"
+        return "the env truncated the episode (max_steps)"
+
+    def _budget_reason(self, ep: _Episode) -> str:
+        b = self.budgets
+        sim = self._sim_time(ep)
+        if ep.turns >= b.max_turns:
+            return f"turn budget exhausted ({b.max_turns} turns)"
+        if ep.calls >= b.max_skill_calls:
+            return f"skill-call budget exhausted ({b.max_skill_calls} calls)"
+        if sim >= b.max_sim_time_s:
+            return f"simulated-time budget exhausted ({sim:.0f} s of {b.max_sim_time_s:.0f} s)"
+        if time.perf_counter() - ep.t0 >= b.max_wall_time_s:
+            return f"wall-time budget exhausted ({b.max_wall_time_s:.0f} s)"
+        return ""
+
+    @staticmethod
+    def _sim_time(ep: _Episode) -> float:
+        return float(ep.driver.info.get("sim_time", 0.0)) - ep.sim0
+
+    def _result(self, ep: _Episode, interrupted: bool) -> EpisodeResult:
+        return EpisodeResult(
+            instruction=ep.instruction,
+            success=bool(ep.driver.info.get("success", False)),
+            verified=ep.verified,
+            reason=ep.reason,
+            turns=ep.turns,
+            skill_calls=ep.calls,
+            sim_time_s=round(self._sim_time(ep), 3),
+            wall_time_s=round(time.perf_counter() - ep.t0, 3),
+            planner=self.planner.name,
+            goal_atoms=ep.goal,
+            reflections=tuple(ep.reflections),
+            interrupted=interrupted,
+            stats={"control_steps": ep.driver.steps},
+        )

@@ -1,0 +1,237 @@
+"""LLM planners: tool calling in a ReAct / Inner-Monologue loop, and LLM+P goal proposal.
+
+:class:`LLMPlanner` turns each :class:`~embodied.core.decision.Context` into a prompt, asks the chat
+model, and parses the answer; an unusable answer is fed back to the model with the reason, a
+bounded number of times, after which the planner returns a decision with no tool calls and the
+problem in its thoughts (the agent's budgets then end the episode cleanly). Only registered
+skills can ever come back. :meth:`LLMPlanner.reflect` writes a short reflection after a failure.
+
+:class:`LLMGoalPlanner` is LLM+P: the model only translates the instruction into goal atoms over
+the visible object and region names; a classical planner finds the plan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from embodied.core.decision import Atom, Context, Decision, Subgoal, ToolOutcome
+from embodied.llm.answers import GOAL_PREDICATES, REFLECTION_SCHEMA, REGION_NAMES, decision_schema, goal_schema
+from embodied.llm.base import ChatModel, ChatResponse, Message, assistant, user
+from embodied.planners.parsing import DecisionParseError, extract_json_object, parse_decision, parse_goal
+from embodied.planners.prompting import (
+    PromptConfig,
+    build_messages,
+    count_prompt_tokens,
+    goal_messages,
+    reflection_messages,
+    retry_message,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LLMPlannerConfig:
+    """How the LLM planner prompts, constrains and retries.
+
+    Attributes:
+        max_parse_retries: Extra attempts after an unusable answer (the error is fed back).
+        native_tools: Pass the skills' tool schemas to the model (native tool calling; backends
+            without it list the skills in the prompt themselves). Off: the prompt lists them.
+        constrain_arguments: In the response schema, restrict string arguments to the visible
+            object and region names (enforced by constraining backends such as ``hf``).
+        max_calls: Most tool calls the response schema allows in one decision.
+        prompt: What goes into the prompt.
+    """
+
+    max_parse_retries: int = 2
+    native_tools: bool = True
+    constrain_arguments: bool = True
+    max_calls: int = 2
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_parse_retries <= 10:
+            raise ValueError(f"LLMPlannerConfig.max_parse_retries={self.max_parse_retries} must be in 0..10")
+        if self.max_calls < 1:
+            raise ValueError(f"LLMPlannerConfig.max_calls={self.max_calls} must be >= 1")
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One round trip with the model, kept for the trace."""
+
+    messages: tuple[Message, ...]
+    response: ChatResponse
+    error: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict for the trace: the prompt, the answer, its token usage and any parse error."""
+        r = self.response
+        calls = [
+            {
+                "name": c.name,
+                "arguments": c.arguments if isinstance(c.arguments, str) else dict(c.arguments),
+                "id": c.id,
+            }
+            for c in r.tool_calls
+        ]
+        return {
+            "messages": [m.to_openai() for m in self.messages],
+            "response": {"content": r.content, "tool_calls": calls},
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "error": self.error,
+        }
+
+
+def visible_names(context: Context) -> tuple[str, ...]:
+    """Object names of the context's scene graph plus the table regions (empty without a scene)."""
+    if context.scene is None:
+        return ()
+    return (*context.scene.names, *REGION_NAMES)
+
+
+def _echo(response: ChatResponse, limit: int = 1000) -> str:
+    """The model's answer as text, to show it back to the model beside the error."""
+    text = response.content[:limit]
+    if response.tool_calls:
+        calls = [{"name": c.name, "arguments": c.arguments} for c in response.tool_calls[:4]]
+        text += "\ntool_calls: " + json.dumps(calls, default=str)[:limit]
+    return text or "(empty answer)"
+
+
+class LLMPlanner:
+    """Tool-calling planner: one chat completion (plus bounded retries) per decision."""
+
+    name = "llm"
+
+    def __init__(self, model: ChatModel, config: LLMPlannerConfig | None = None) -> None:
+        self.model = model
+        self.config = config or LLMPlannerConfig()
+        self.exchanges: list[Exchange] = []  # of the last decide() or reflect() call
+        self.last_prompt_tokens = 0  # estimated, of the last decide() call's first prompt
+        self._last_context: Context | None = None
+
+    def decide(self, context: Context) -> Decision:
+        """Prompt the model with ``context`` and return its parsed decision.
+
+        Raises:
+            LLMUnavailable: The model cannot be reached (parse errors never escape).
+        """
+        self._last_context, self.exchanges = context, []
+        tools = context.tools if self.config.native_tools else ()
+        # Tools passed to the backend are described by it (natively, or in the prompt in JSON mode).
+        prompt = replace(self.config.prompt, list_tools=False) if tools else self.config.prompt
+        messages = build_messages(context, prompt)
+        self.last_prompt_tokens = count_prompt_tokens(messages, tools)
+        values = visible_names(context) if self.config.constrain_arguments else ()
+        schema = decision_schema(context.tools, values, max_calls=self.config.max_calls)
+        allowed, error = set(context.tool_names), ""
+        for attempt in range(self.config.max_parse_retries + 1):
+            response = self.model.chat(messages, tools=tools or None, response_schema=schema)
+            try:
+                decision = parse_decision(response, allowed)
+            except DecisionParseError as e:
+                error = str(e)
+                logger.info("turn %d, attempt %d: unusable answer: %s", context.turn, attempt + 1, error)
+                self.exchanges.append(Exchange(tuple(messages), response, error))
+                messages = [*messages, assistant(_echo(response)), retry_message(error)]
+                continue
+            self.exchanges.append(Exchange(tuple(messages), response))
+            return decision
+        attempts = self.config.max_parse_retries + 1
+        return Decision(thoughts=f"No usable answer from the model after {attempts} attempt(s); last problem: {error}")
+
+    def reflect(self, context: Context | Subgoal, failure: str | Sequence[ToolOutcome] = "") -> str:
+        """A one- or two-sentence reflection on a failure, for the next prompts.
+
+        Called as ``reflect(context, "why it failed")``; ``reflect(subgoal, tool_results)`` is
+        also accepted and uses the context of the last decision.
+
+        Raises:
+            LLMUnavailable: The model cannot be reached.
+        """
+        if isinstance(context, Subgoal):
+            results = [] if isinstance(failure, str) else list(failure)
+            why = f"; last result: {results[-1].call.name}: {results[-1].message}" if results else ""
+            failure, context = f"subgoal '{context.description}' failed{why}", self._last_context or Context("", "")
+        reason = failure if isinstance(failure, str) else "; ".join(r.message for r in failure)
+        messages = reflection_messages(context, reason, self.config.prompt)
+        response = self.model.chat(messages, response_schema=REFLECTION_SCHEMA)
+        self.exchanges = [Exchange(tuple(messages), response)]
+        text = response.content
+        try:
+            data = extract_json_object(text, frozenset({"reflection", "thoughts"}))
+            value = data.get("reflection", data.get("thoughts"))
+            text = value if isinstance(value, str) else text
+        except DecisionParseError:
+            pass
+        text = " ".join(text.split())[:300]
+        return text or f"Failed: {reason[:200]}. Re-check the scene before retrying."
+
+
+@dataclass(frozen=True)
+class LLMGoalPlannerConfig:
+    """LLM+P settings: retries, the most atoms in a goal, the region names."""
+
+    max_retries: int = 2
+    max_atoms: int = 4
+    regions: tuple[str, ...] = REGION_NAMES
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_retries <= 10:
+            raise ValueError(f"LLMGoalPlannerConfig.max_retries={self.max_retries} must be in 0..10")
+        if self.max_atoms < 1:
+            raise ValueError(f"LLMGoalPlannerConfig.max_atoms={self.max_atoms} must be >= 1")
+
+
+class LLMGoalPlanner:
+    """LLM+P: the model writes the goal atoms, a classical planner finds the plan."""
+
+    name = "llm+p"
+
+    def __init__(self, model: ChatModel, config: LLMGoalPlannerConfig | None = None) -> None:
+        self.model = model
+        self.config = config or LLMGoalPlannerConfig()
+        self.exchanges: list[Exchange] = []
+
+    def propose_goal(self, instruction: str, object_names: Sequence[str]) -> tuple[Atom, ...]:
+        """Goal atoms for ``instruction`` over ``object_names`` and the regions, checked.
+
+        Raises:
+            DecisionParseError: No valid goal after the retries (the message says why).
+            LLMUnavailable: The model cannot be reached.
+        """
+        if not object_names:
+            raise DecisionParseError("no visible objects: a goal needs at least one object name")
+        regions = self.config.regions
+        messages = goal_messages(instruction, object_names, regions)
+        schema = goal_schema(object_names, regions, self.config.max_atoms)
+        self.exchanges, error = [], ""
+        for _ in range(self.config.max_retries + 1):
+            response = self.model.chat(messages, response_schema=schema)
+            try:
+                atoms = parse_goal(response, object_names, regions, GOAL_PREDICATES)
+            except DecisionParseError as e:
+                error = str(e)
+                self.exchanges.append(Exchange(tuple(messages), response, error))
+                fix = f'Your goal could not be used: {error}. Answer with JSON only: {{"goal": [[...], ...]}}'
+                messages = [*messages, assistant(_echo(response)), user(fix)]
+                continue
+            self.exchanges.append(Exchange(tuple(messages), response))
+            return atoms[: self.config.max_atoms]
+        raise DecisionParseError(f"no valid goal after {self.config.max_retries + 1} attempt(s): {error}")
+
+    def decide(self, context: Context) -> Decision:
+        """A decision carrying only ``goal_atoms`` (no tool calls) for the classical planner."""
+        names = context.scene.names if context.scene is not None else ()
+        try:
+            atoms = self.propose_goal(context.goal, names)
+        except DecisionParseError as e:
+            return Decision(thoughts=f"Could not ground the instruction: {e}")
+        return Decision(thoughts=f"Goal: {json.dumps([list(a) for a in atoms])}", goal_atoms=atoms)

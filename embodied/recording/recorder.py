@@ -1,0 +1,176 @@
+"""Per-episode recording: ``video.mp4`` with overlays, ``trace.jsonl``, ``episode.json``, ``report.html``.
+
+Frames are tiled camera images with the instruction, current subgoal, running skill and a line
+of the latest thought drawn on a caption bar. Encoding happens on a writer thread so that the
+control loop only copies a frame into a queue. Trace events are one JSON object per line,
+written and flushed as they happen, each with the index of the video frame shown at that time,
+so a killed process still leaves a trace readable up to its last event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+import numpy as np
+
+from embodied.recording.episode_report import write_report
+from embodied.recording.video import VideoWriter, tile
+
+log = logging.getLogger(__name__)
+
+CAPTION_HEIGHT = 64
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+_STOP = object()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@dataclass
+class Overlay:
+    """What the caption bar shows."""
+
+    instruction: str = ""
+    subgoal: str = ""
+    skill: str = ""
+    thought: str = ""
+
+
+def _fit(text: str, width_px: int, scale: float) -> str:
+    max_chars = max(8, int(width_px / (scale * 20)))
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+def draw_caption(frame: np.ndarray, overlay: Overlay) -> np.ndarray:
+    """``frame`` with a dark caption bar below it carrying the overlay's four lines."""
+    h, w = frame.shape[:2]
+    out = np.zeros((h + CAPTION_HEIGHT, w, 3), dtype=np.uint8)
+    out[:h] = frame
+    out[h:] = (24, 24, 28)
+    lines = (
+        (f"task: {overlay.instruction}", (255, 255, 255)),
+        (f"subgoal: {overlay.subgoal}", (120, 220, 255)),
+        (f"skill: {overlay.skill}", (140, 255, 140)),
+        (f"thought: {overlay.thought}", (230, 200, 255)),
+    )
+    for i, (text, colour) in enumerate(lines):
+        cv2.putText(out, _fit(text, w, 0.36), (6, h + 13 + 15 * i), FONT, 0.36, colour, 1, cv2.LINE_AA)
+    return out
+
+
+class Recorder:
+    """Records one episode into ``folder`` (see the module docstring).
+
+    Args:
+        folder: the episode folder (created).
+        video: write ``video.mp4``.
+        fps: video frame rate (the env's control rate gives real time).
+        overlays: draw the caption bar.
+    """
+
+    def __init__(self, folder: Path, video: bool = True, fps: float = 20.0, overlays: bool = True) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.overlay = Overlay()
+        self.overlays = overlays
+        self.fps = fps
+        self.frames = 0
+        self.events = 0
+        self.encode_seconds = 0.0
+        self._t0 = time.perf_counter()
+        self._trace: TextIO | None = (self.folder / "trace.jsonl").open("w", encoding="utf-8")
+        self._writer = VideoWriter(self.folder / "video.mp4", fps) if video else None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=256)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if self._writer is not None:
+            self._thread = threading.Thread(target=self._encode, name="video-writer", daemon=True)
+            self._thread.start()
+
+    @property
+    def video_path(self) -> Path | None:
+        return self._writer.path if self._writer is not None else None
+
+    def _encode(self) -> None:
+        assert self._writer is not None
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            t = time.perf_counter()
+            try:
+                frame, overlay = item
+                self._writer.write(draw_caption(frame, overlay) if self.overlays else frame)
+            except Exception as e:  # noqa: BLE001 - surfaced by finish()
+                self._error = e
+                return
+            finally:
+                self.encode_seconds += time.perf_counter() - t
+
+    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        """Queue the step's camera images as one video frame (cheap: encoding is on the writer thread)."""
+        if self._writer is None or "rgb" not in obs:
+            return
+        overlay = Overlay(**vars(self.overlay))
+        self._queue.put((tile(obs["rgb"]), overlay))
+        self.frames += 1
+
+    def set_overlay(self, **fields: str) -> None:
+        """Update any of ``instruction``, ``subgoal``, ``skill``, ``thought`` for the next frames."""
+        for key, value in fields.items():
+            if not hasattr(self.overlay, key):
+                raise ValueError(f"unknown overlay field {key!r}; fields are {list(vars(self.overlay))}")
+            setattr(self.overlay, key, " ".join(str(value).split()))
+
+    def event(self, kind: str, **data: Any) -> None:
+        """Append one trace event and flush it to disk."""
+        if self._trace is None:
+            return
+        record: dict[str, Any] = {
+            "i": self.events,
+            "t": round(time.perf_counter() - self._t0, 4),
+            "frame": max(self.frames - 1, 0),
+            "kind": kind,
+        }
+        record.update(_jsonable(data))
+        self._trace.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._trace.flush()
+        self.events += 1
+
+    def finish(self, summary: dict[str, Any]) -> dict[str, Path]:
+        """Finalise the video, close the trace and write ``episode.json``; returns the files written."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        if self._writer is not None:
+            self._writer.close()
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+        paths = {"trace": self.folder / "trace.jsonl", "episode": self.folder / "episode.json"}
+        summary = {**summary, "video_frames": self._writer.frames if self._writer else 0, "trace_events": self.events}
+        paths["episode"].write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+        if self._writer is not None:
+            paths["video"] = self._writer.path
+        paths["report"] = write_report(self.folder, summary, self.fps)
+        if self._error is not None:
+            raise RuntimeError(f"video encoding failed: {self._error}") from self._error
+        return paths
