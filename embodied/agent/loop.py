@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from embodied.core.decision import Atom, Context, Decision, Planner, Subgoal, ToolCall, ToolOutcome
 from embodied.core.verification import atom_holds, format_atom, unmet
@@ -23,36 +23,15 @@ from embodied.errors import EmbodiedError
 from embodied.interrupts import interrupts_latched, raise_if_interrupted
 from embodied.memory.agent_memory import CallRecord, EpisodeRecord, Memory, Recall, SubgoalRecord
 from embodied.memory.composite import as_skill
+from embodied.recording.tracing import NullTracer, Tracer
 from embodied.skills.registry import SkillRegistry
+from envs.validation import require_positive
 from perception.scene_graph import Perceiver, SceneGraph
 from policies.driver import EnvDriver
 
 log = logging.getLogger(__name__)
 
 SUPPORT = ("on", "in")  # the relations kept in memory's "last seen" facts
-
-
-class Tracer(Protocol):
-    """Where the agent writes its trace (the recorder, or nothing)."""
-
-    def event(self, kind: str, **data: Any) -> None: ...
-
-    def set_overlay(self, **fields: str) -> None: ...
-
-    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None: ...
-
-
-class NullTracer:
-    """Records nothing."""
-
-    def event(self, kind: str, **data: Any) -> None:
-        return None
-
-    def set_overlay(self, **fields: str) -> None:
-        return None
-
-    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
-        return None
 
 
 @dataclass(frozen=True)
@@ -66,9 +45,7 @@ class Budgets:
     max_reflections_in_prompt: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("max_turns", "max_skill_calls", "max_sim_time_s", "max_wall_time_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"Budgets.{name} must be > 0, got {getattr(self, name)!r}")
+        require_positive(self, "max_turns", "max_skill_calls", "max_sim_time_s", "max_wall_time_s")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from embodied.agent.loop import Tracer
+from embodied.recording.tracing import Tracer
 from envs.scene_spec import WORKSPACE_X, WORKSPACE_Y
 
 MOVE_AFTER_STEPS = 8

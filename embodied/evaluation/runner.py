@@ -25,6 +25,7 @@ from embodied.errors import DependencyNotInstalled
 from embodied.evaluation.suites import EpisodeSpec
 from embodied.factory import ENV_IDS
 from envs.tasks.chains import CHAIN_LENGTH
+from envs.validation import require_positive
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,7 @@ class EvalOptions:
     def __post_init__(self) -> None:
         if self.env not in ENV_IDS:
             raise ValueError(f"env {self.env!r} is not one of {', '.join(ENV_IDS)}")
-        if self.timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        require_positive(self, "timeout_s")
 
 
 def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[str, Any]:
@@ -56,11 +56,12 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the envs in this worker)
-    from embodied.agent.loop import Agent, NullTracer, Tracer
+    from embodied.agent.loop import Agent
     from embodied.evaluation.perturb import Perturber
     from embodied.factory import EpisodeConfig, make_perceiver, make_planner, make_registry
     from embodied.memory import Memory
     from embodied.recording.recorder import Recorder
+    from embodied.recording.tracing import NullTracer, Tracer
     from perception.describe import describe
 
     config = EpisodeConfig(spec.family, spec.seed, spec.instruction, options.planner, options.llm, options.perception)

@@ -28,6 +28,7 @@ from embodied.llm.base import (
     ToolSchema,
     with_tool_listing,
 )
+from envs.validation import require_positive
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +61,7 @@ class OpenAIConfig:
             raise LLMConfigError("OpenAIConfig.model is empty; name the served model, e.g. 'openai:gpt-4o-mini'")
         if self.tool_mode not in TOOL_MODES:
             raise LLMConfigError(f"OpenAIConfig.tool_mode={self.tool_mode!r} is not one of {TOOL_MODES}")
-        for name in ("timeout_s", "max_tokens"):
-            if getattr(self, name) <= 0:
-                raise LLMConfigError(f"OpenAIConfig.{name}={getattr(self, name)} must be > 0")
+        require_positive(self, "timeout_s", "max_tokens", error=LLMConfigError)
         for name in ("max_retries", "backoff_s", "max_backoff_s", "temperature"):
             if getattr(self, name) < 0:
                 raise LLMConfigError(f"OpenAIConfig.{name}={getattr(self, name)} must be >= 0")

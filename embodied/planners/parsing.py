@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence, Set
 from typing import Any
 
 from embodied.core.decision import SUBGOAL_STATUSES, Atom, Decision, Subgoal, ToolCall
+from embodied.core.text import short
 from embodied.errors import EmbodiedError
 from embodied.llm.base import ChatResponse, RawToolCall
 
@@ -42,11 +43,6 @@ _FENCE = re.compile(r"```[A-Za-z]*[ \t]*\n?(.*?)```", re.DOTALL)
 
 class DecisionParseError(EmbodiedError, ValueError):
     """A model answer that cannot be used; the message is written to be shown to the model."""
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _balanced_objects(text: str) -> Iterator[str]:
@@ -131,9 +127,9 @@ def _arguments(value: object, where: str) -> dict[str, Any]:
             if isinstance(value, str):  # some models encode the arguments twice
                 value = json.loads(value[:MAX_ANSWER_CHARS])
         except (ValueError, RecursionError):
-            raise DecisionParseError(f"{where}: arguments are not valid JSON: {_short(value)}") from None
+            raise DecisionParseError(f"{where}: arguments are not valid JSON: {short(value)}") from None
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise DecisionParseError(f"{where}: arguments must be a JSON object of named values, got {_short(value)}")
+        raise DecisionParseError(f"{where}: arguments must be a JSON object of named values, got {short(value)}")
     return dict(value)
 
 
@@ -142,7 +138,7 @@ def _check_name(name: object, where: str, allowed: Set[str]) -> str:
         raise DecisionParseError(f'{where} has no skill "name"')
     if name not in allowed:
         valid = ", ".join(sorted(allowed)) or "(none: answer with no tool calls)"
-        raise DecisionParseError(f"{where}: unknown skill {_short(name)}; valid skills are: {valid}")
+        raise DecisionParseError(f"{where}: unknown skill {short(name)}; valid skills are: {valid}")
     return name
 
 
@@ -195,7 +191,7 @@ def _done(value: object) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise DecisionParseError(f'"done" must be true or false, got {_short(value)}')
+    raise DecisionParseError(f'"done" must be true or false, got {short(value)}')
 
 
 def _atoms(value: object) -> tuple[Atom, ...]:
@@ -240,7 +236,7 @@ def _native(response: ChatResponse, allowed_tools: Set[str]) -> Decision:
     raw: Sequence[RawToolCall] = response.tool_calls[:MAX_CALLS]
     calls = []
     for i, call in enumerate(raw):
-        where = f"tool call {i} ({_short(call.name, 40)})"
+        where = f"tool call {i} ({short(call.name, 40)})"
         name = _check_name(call.name, where, allowed_tools)
         calls.append(ToolCall(name, _arguments(call.arguments, where), str(call.id)[:64] or f"call_{i}"))
     content = response.content if isinstance(response.content, str) else ""
@@ -303,12 +299,12 @@ def _goal_atom(
         raise DecisionParseError(f"{where} must be a list of three strings: [predicate, object, object or region]")
     pred, first, second = (" ".join(a.lower().split()) for a in atom)
     if pred not in predicates:
-        raise DecisionParseError(f"{where}: unknown predicate {_short(atom[0])}; use one of {', '.join(predicates)}")
+        raise DecisionParseError(f"{where}: unknown predicate {short(atom[0])}; use one of {', '.join(predicates)}")
     target = regions if pred == "in_region" else objects
     for name, table in ((first, objects), (second, target)):
         if name not in table:
             valid = ", ".join(table.values())
-            raise DecisionParseError(f"{where}: unknown name {_short(name)}; valid names are: {valid}")
+            raise DecisionParseError(f"{where}: unknown name {short(name)}; valid names are: {valid}")
     if first == second:
         raise DecisionParseError(f"{where}: an object cannot be related to itself")
     return (pred, objects[first], target[second])

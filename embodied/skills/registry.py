@@ -29,8 +29,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
+from embodied.core.text import short
 from embodied.errors import SkillArgumentError, SkillDefinitionError, UnknownSkillError
-from embodied.skills.schema import JsonSchema, derive_schema, describe_schema, short, validate_arguments
+from embodied.skills.schema import JsonSchema, derive_schema, describe_schema, validate_arguments
 from perception.scene_graph import DetectedObject, Perceiver, SceneGraph
 from policies.driver import EnvDriver, PolicyResult, StepHook
 from policies.grasp import held_object

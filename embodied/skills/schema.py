@@ -16,6 +16,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Union, get_args, get_origin
 
+from embodied.core.text import short
 from embodied.errors import SkillDefinitionError
 
 JsonSchema = dict[str, Any]
@@ -24,7 +25,6 @@ _SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns|Return|Yields|Raises
 _ARG_LINE = re.compile(r"^(\*{0,2}[A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 _PRIMITIVES: dict[type, str] = {bool: "boolean", int: "integer", float: "number", str: "string"}
 SUPPORTED_TYPES = "str, int, float, bool, list[X], Literal[...] and X | None"
-MAX_SHOWN = 60  # characters of a bad value quoted back in an error message
 
 
 def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
@@ -142,15 +142,6 @@ def _parameter_schema(
 
 def _is_subclass(tp: Any, cls: type) -> bool:
     return isinstance(tp, type) and issubclass(tp, cls)
-
-
-def short(value: Any) -> str:
-    """``repr`` of a value cut to a readable length (model output can be huge)."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a hostile __repr__ must not break error reporting
-        text = f"<unprintable {type(value).__name__}>"
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
 def describe_schema(schema: JsonSchema) -> str:

@@ -12,7 +12,7 @@ from embodied.planners.classical import ClassicalPlanner
 from embodied.skills.primitives import default_registry
 from perception.describe import describe
 from perception.ground_truth import GroundTruthPerceiver
-from tests.embodied.test_agent import ListTracer, ScriptedPlanner
+from tests.embodied.agent.test_loop import ListTracer, ScriptedPlanner
 
 
 def _run(make_env, memory_path, task, seed, planner=None, budgets=None):
