@@ -1,4 +1,4 @@
-"""The agent loop of the seed text: perceive -> context -> decide -> act -> verify -> reflect.
+"""The agent loop: perceive -> context -> decide -> act -> verify -> reflect.
 
 Each turn the framework perceives the scene and describes it in text, builds a
 :class:`~embodied.core.decision.Context` (goal, subgoals with status, memory hits, the last tool

@@ -1,6 +1,6 @@
 """What the framework shows a planner (``Context``) and what a planner answers (``Decision``).
 
-This is the loop of the seed text: the framework prompts the model with goals, subgoals, the
+This is the agent loop (docs/architecture.md): the framework prompts the model with goals, subgoals, the
 memory-query result and the tool results; the model answers with thoughts, subgoals, the next
 memory query and the tools to call. Both sides are plain, frozen data so that every turn can be
 written to the trace as JSON and read back.

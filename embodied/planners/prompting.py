@@ -1,6 +1,6 @@
 """Context to chat messages: the prompt of one decision, of a reflection and of an LLM+P goal.
 
-The prompt is the loop of the seed text made concrete: a system message that explains the loop,
+The prompt is the agent loop of docs/architecture.md made concrete: a system message that explains the loop,
 the skills and the answer format, then one user message with the goal, the subgoals and their
 status, memory hits, reflections, the last tool results, framework feedback and the observation.
 It is kept compact (under ~1,500 tokens with ten skills, see :func:`count_prompt_tokens`): every

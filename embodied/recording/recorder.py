@@ -104,10 +104,6 @@ class Recorder:
             self._thread = threading.Thread(target=self._encode, name="video-writer", daemon=True)
             self._thread.start()
 
-    @property
-    def video_path(self) -> Path | None:
-        return self._writer.path if self._writer is not None else None
-
     def _encode(self) -> None:
         assert self._writer is not None
         while True:

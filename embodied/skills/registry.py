@@ -211,9 +211,6 @@ class Skill:
         """The MCP tool shape: ``{name, description, inputSchema}``."""
         return {"name": self.name, "description": self.description, "inputSchema": self.parameters}
 
-    def signature_text(self) -> str:
-        return f"{self.name}({describe_schema(self.parameters)})"
-
     def __call__(self, ctx: SkillContext, **arguments: Any) -> SkillResult:
         """Run the function directly (no validation; use :meth:`SkillRegistry.call` for model input)."""
         return self.fn(ctx, **arguments)
@@ -298,8 +295,6 @@ class SkillRegistry:
     def tools(self) -> list[dict[str, Any]]:
         """OpenAI-shape tool schemas of every skill."""
         return [s.tool_schema() for s in self._skills.values()]
-
-    tool_schemas = tools
 
     def mcp_tools(self) -> list[dict[str, Any]]:
         """MCP-shape tool schemas of every skill."""
