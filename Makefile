@@ -22,7 +22,7 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: setup
-	$(BIN)/python benchmarks/sim_overhead.py
+	$(BIN)/embodied bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

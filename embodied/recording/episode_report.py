@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from embodied.core.jsonsafe import dumps
+
 MAX_EMBEDDED_VIDEO_BYTES = 50 * 1024 * 1024
 
 _PAGE = """<!doctype html>
@@ -134,7 +136,7 @@ def write_report(folder: Path, summary: dict[str, Any], fps: float) -> Path:
         .replace("__SUMMARY__", " · ".join(facts))
         .replace("__VIDEO__", _video_src(folder / "video.mp4"))
         .replace("__FPS__", json.dumps(float(fps)))
-        .replace("__EVENTS__", json.dumps(events).replace("</", "<\\/"))
+        .replace("__EVENTS__", dumps(events).replace("</", "<\\/"))
     )
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")

@@ -9,7 +9,6 @@ so a killed process still leaves a trace readable up to its last event.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -21,6 +20,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from embodied.core.jsonsafe import dumps
 from embodied.recording.episode_report import write_report
 from embodied.recording.video import VideoWriter, tile
 
@@ -29,18 +29,6 @@ log = logging.getLogger(__name__)
 CAPTION_HEIGHT = 64
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 _STOP = object()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 @dataclass
@@ -145,8 +133,8 @@ class Recorder:
             "frame": max(self.frames - 1, 0),
             "kind": kind,
         }
-        record.update(_jsonable(data))
-        self._trace.write(json.dumps(record, ensure_ascii=False) + "\n")
+        record.update(data)
+        self._trace.write(dumps(record, ensure_ascii=False) + "\n")
         self._trace.flush()
         self.events += 1
 
@@ -163,7 +151,7 @@ class Recorder:
             self._trace = None
         paths = {"trace": self.folder / "trace.jsonl", "episode": self.folder / "episode.json"}
         summary = {**summary, "video_frames": self._writer.frames if self._writer else 0, "trace_events": self.events}
-        paths["episode"].write_text(json.dumps(_jsonable(summary), indent=2) + "\n")
+        paths["episode"].write_text(dumps(summary, indent=2) + "\n")
         if self._writer is not None:
             paths["video"] = self._writer.path
         paths["report"] = write_report(self.folder, summary, self.fps)

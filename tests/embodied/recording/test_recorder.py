@@ -45,3 +45,22 @@ def test_trace_is_readable_before_finish(tmp_path):
     lines = (tmp_path / "trace.jsonl").read_text().splitlines()
     assert [json.loads(line)["kind"] for line in lines] == ["decision", "tool_call"]
     rec.finish({})
+
+
+def _strict_json(text: str) -> object:
+    def refuse(constant: str) -> object:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_are_written_as_strings_so_every_line_is_json(tmp_path):
+    """A model or a diverged simulator sending NaN/Infinity must not make the trace unreadable."""
+    rec = Recorder(tmp_path, video=False)
+    rec.event("tool_call", arguments={"x": float("nan"), "y": float("inf"), "z": np.float64("-inf")})
+    paths = rec.finish({"success": False, "sim_time_s": float("nan")})
+    lines = paths["trace"].read_text().splitlines()
+    assert [_strict_json(line)["arguments"] for line in lines] == [{"x": "NaN", "y": "Infinity", "z": "-Infinity"}]
+    assert _strict_json(paths["episode"].read_text())["sim_time_s"] == "NaN"
+    page = paths["report"].read_text()
+    assert "NaN," not in page and "Infinity}" not in page
