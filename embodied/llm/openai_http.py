@@ -2,18 +2,23 @@
 
 Tool calling is native when the server supports it. In JSON mode the skills are described in
 the system prompt instead and the answer is read from the text; ``tool_mode="auto"`` switches to
-JSON mode by itself the first time a server rejects ``tools``. Every request has a timeout;
-connection errors, timeouts, rate limits, 5xx answers and replies that are not chat completions
-are retried a bounded number of times with exponential backoff, then raise
-:class:`~embodied.llm.base.LLMUnavailable` naming the URL and the last cause. Nothing hangs.
+JSON mode by itself the first time a server rejects ``tools``. Every request has a total
+deadline of ``timeout_s``: a reply that has not fully arrived by then is abandoned, however
+steadily its bytes trickle in (an HTTP read timeout alone restarts with every byte). Connection
+errors, timeouts, rate limits, 5xx answers and replies that are not chat completions are retried
+a bounded number of times with exponential backoff, then raise
+:class:`~embodied.llm.base.LLMUnavailable` naming the URL and the last cause. Nothing hangs: a
+chat call gives up after at most ``timeout_s × (max_retries + 1)`` plus the backoff pauses.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -85,6 +90,34 @@ def _import_openai() -> Any:
     return openai
 
 
+class _DeadlinePassed(Exception):
+    """The reply had not fully arrived when the request's deadline passed."""
+
+
+def _within(deadline_s: float, call: Callable[[], Any]) -> Any:
+    """``call()`` on a daemon thread, abandoned with :class:`_DeadlinePassed` after ``deadline_s``.
+
+    The caller's thread only waits on an event, so Ctrl-C still reaches it at once.
+    """
+    outcome: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread as is
+            outcome["error"] = e
+        finally:
+            finished.set()
+
+    threading.Thread(target=target, name="llm-request", daemon=True).start()
+    if not finished.wait(deadline_s):
+        raise _DeadlinePassed
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def _to_response(completion: Any) -> ChatResponse:
     """A chat completion as a :class:`ChatResponse`; ``ValueError`` when it is not one."""
     try:
@@ -112,11 +145,14 @@ class OpenAIChatModel:
         self._openai = _import_openai()
         self.config = config
         self.name = f"openai:{config.model}"
-        self._client = self._openai.OpenAI(
-            base_url=config.url, api_key=config.key, timeout=config.timeout_s, max_retries=0
-        )
+        self._client = self._new_client()
         self.tools_rejected = config.tool_mode == "json"  # JSON mode from now on
         self._format_rejected = not config.use_response_format
+
+    def _new_client(self) -> Any:
+        return self._openai.OpenAI(
+            base_url=self.config.url, api_key=self.config.key, timeout=self.config.timeout_s, max_retries=0
+        )
 
     def chat(
         self,
@@ -171,8 +207,12 @@ class OpenAIChatModel:
         oa, attempts = self._openai, self.config.max_retries + 1
         reason = ""
         for attempt in range(attempts):
+            create = functools.partial(self._client.chat.completions.create, **request)
             try:
-                return _to_response(self._client.chat.completions.create(**request))
+                return _to_response(_within(self.config.timeout_s, create))
+            except _DeadlinePassed:
+                reason = f"APITimeoutError: no complete reply within {self.config.timeout_s:g} s"
+                self._client = self._new_client()  # the abandoned request keeps the old connection
             except (oa.BadRequestError, oa.UnprocessableEntityError):
                 raise
             except (oa.APIConnectionError, oa.RateLimitError, oa.InternalServerError) as e:

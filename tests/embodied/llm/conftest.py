@@ -19,7 +19,7 @@ class FakeServer:
     """What the server answers (``mode``) and what it was sent (``requests``)."""
 
     answers: list[dict[str, Any]]
-    mode: str = "ok"  # ok | reject_tools | reject_format | reject_all | garbage | error500 | hang
+    mode: str = "ok"  # ok | reject_tools | reject_format | reject_all | garbage | error500 | hang | trickle
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -63,6 +63,20 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             server.requests.append(body)
             if server.mode == "hang":
                 time.sleep(1.5)
+                return
+            if server.mode == "trickle":  # a whole, valid reply, one byte every 50 ms
+                body_out = json.dumps(server.completion(len(server.requests) - 1)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body_out)))
+                self.end_headers()
+                for i in range(len(body_out)):
+                    try:
+                        self.wfile.write(body_out[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up
+                    time.sleep(0.05)
                 return
             if server.mode == "garbage":
                 self._send(200, b"<html>this is not an API</html>", "text/html")

@@ -114,6 +114,15 @@ def test_a_server_that_never_answers_times_out(openai_server: Server) -> None:
     assert time.monotonic() - start < 1.5
 
 
+def test_a_reply_trickling_one_byte_at_a_time_gives_up_at_the_total_deadline(openai_server: Server) -> None:
+    """The read timeout restarts with every byte; the deadline is for the whole reply (about 15 s here)."""
+    server = openai_server(mode="trickle")
+    start = time.monotonic()
+    with pytest.raises(LLMUnavailable, match=r"failed 2 time\(s\); last error: APITimeoutError: no complete reply"):
+        model(server.url, timeout_s=0.5, max_retries=1, backoff_s=0.0).chat([user("hi")])
+    assert time.monotonic() - start < 2.5  # 2 attempts x 0.5 s, never the 15 s the reply takes
+
+
 def test_factory_builds_openai_from_env(openai_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     server = openai_server()
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
