@@ -20,7 +20,7 @@ from embodied.core.decision import Atom, Context, Decision, Subgoal, ToolCall
 from embodied.core.verification import format_atom, unmet
 from embodied.errors import DependencyNotInstalled, EmbodiedError, ProgramError
 from embodied.memory.composite import Program
-from embodied.planners.grounding import parse_instruction
+from embodied.planners.grounding import checked_goal, parse_instruction
 from embodied.planners.pddl import DOMAIN, SKILL_OF_ACTION, TABLE_TARGET, problem
 from envs.scene_spec import REGIONS
 from perception.scene_graph import SceneGraph
@@ -153,7 +153,7 @@ class ClassicalPlanner:
         if context.scene is None:
             raise PlanningError("the classical planner needs the perceived scene graph (context.scene)")
         if self._goal is None or self._instruction != context.goal:
-            self._goal = self.goal_source(context.goal, context.scene)
+            self._goal = checked_goal(context.goal, self.goal_source(context.goal, context.scene))
             self._instruction = context.goal
         return self._goal
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from embodied.core.decision import Atom
+from embodied.core.goals import goal_problems
 from embodied.errors import EmbodiedError
 from envs.scene_spec import REGIONS
 from perception.scene_graph import DetectedObject, SceneGraph
@@ -136,8 +137,12 @@ def _region(text: str) -> str | None:
 def parse_instruction(instruction: str, scene: SceneGraph) -> tuple[Atom, ...]:
     """Goal atoms for ``instruction`` in ``scene``; raises :class:`InstructionNotUnderstood`."""
     text = _norm(instruction)
-    if not text:
+    if not instruction.strip():
         raise InstructionNotUnderstood(f"the instruction is empty; {LLM_HINT}")
+    if not text:
+        raise InstructionNotUnderstood(
+            f"{instruction!r} has no words the offline grounder reads (it understands English); {LLM_HINT}"
+        )
     blocks = [o.name for o in scene.objects if o.shape == "block"]
     bins = [o.name for o in scene.objects if o.shape == "bin"]
     bowls = {o.colour: o.name for o in scene.objects if o.shape == "bowl"}
@@ -148,9 +153,18 @@ def parse_instruction(instruction: str, scene: SceneGraph) -> tuple[Atom, ...]:
     if re.search(r"\b(clear|tidy|all|every|each)\b", text) and bins and re.search(r"\bbin|box\b", text):
         return tuple(("in", b, bins[0]) for b in blocks)
     try:
-        return _parse_clauses(text, scene)
+        clauses = _parse_clauses(text, scene)
     except InstructionNotUnderstood as e:
         raise InstructionNotUnderstood(f"could not understand {instruction!r}: {e}; {LLM_HINT}") from None
+    return checked_goal(instruction, clauses)
+
+
+def checked_goal(instruction: str, goal: tuple[Atom, ...]) -> tuple[Atom, ...]:
+    """``goal`` if it can hold at all; else :class:`InstructionNotUnderstood` saying why not."""
+    problems = goal_problems(goal)
+    if problems:
+        raise InstructionNotUnderstood(f"{instruction!r} asks for the impossible: {'; '.join(problems)}")
+    return goal
 
 
 def _parse_clauses(text: str, scene: SceneGraph) -> tuple[Atom, ...]:

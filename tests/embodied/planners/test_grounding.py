@@ -71,6 +71,10 @@ def test_paraphrases_outside_the_templates(instruction, goal):
         ("", "empty"),
         ("put the pink block on the red block", "no 'pink block' is visible"),
         ("put the block on the bowl", "configure an LLM"),
+        ("stack the red block on the red block", "asks for the impossible: on\\(red block, red block\\)"),
+        ("put the red block on the blue block, then put the blue block on the red block", "is a loop"),
+        ("把红色方块放在蓝色方块上", "no words the offline grounder reads"),
+        ("   ", "empty"),
     ],
 )
 def test_unusable_instructions_fail_clearly(instruction, reason):
