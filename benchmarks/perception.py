@@ -44,6 +44,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402, F401  (registers the env and picks the headless GL platform)
+from envs.base import tabletop_env  # noqa: E402
 from envs.tasks import FAMILIES  # noqa: E402
 from perception.ground_truth import scene_from_world  # noqa: E402
 from perception.scene_graph import DetectedObject, SceneGraph  # noqa: E402
@@ -87,22 +88,22 @@ def visibility(gt: SceneGraph, yaws: dict[str, float], obs: dict[str, Any], info
 
 
 def _stack_one(env: gym.Env[Any, Any], rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    u = env.unwrapped
-    state = u.world_state()  # type: ignore[attr-defined]
+    u = tabletop_env(env)
+    state = u.world_state()
     blocks = sorted(n for n, o in state.objects.items() if o.spec.kind == "block")
     if len(blocks) < 2:
         return None
     top, bottom = (blocks[i] for i in rng.choice(len(blocks), size=2, replace=False))
     b = state.objects[bottom]
-    u.set_object_pose(top, (b.pos[0], b.pos[1], b.pos[2] + b.spec.size + 0.001))  # type: ignore[attr-defined]
+    u.set_object_pose(top, (b.pos[0], b.pos[1], b.pos[2] + b.spec.size + 0.001))
     obs, _, _, _, info = env.step(np.array([0.0, 0.0, 0.0, 0.0, -1.0]))
     return obs, info
 
 
 def _put_in_container(env: gym.Env[Any, Any], rng: np.random.Generator) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Teleport a random block into (onto) a random bowl, plate or the bin, off-centre."""
-    u = env.unwrapped
-    state = u.world_state()  # type: ignore[attr-defined]
+    u = tabletop_env(env)
+    state = u.world_state()
     blocks = sorted(n for n, o in state.objects.items() if o.spec.kind == "block")
     holders = sorted(n for n, o in state.objects.items() if o.spec.kind != "block")
     if not blocks or not holders:
@@ -110,7 +111,7 @@ def _put_in_container(env: gym.Env[Any, Any], rng: np.random.Generator) -> tuple
     block, holder = str(rng.choice(blocks)), state.objects[str(rng.choice(holders))]
     room = 0.03 if holder.spec.kind != "bin" else 0.05
     x, y = (holder.pos[i] + float(rng.uniform(-room, room)) for i in (0, 1))
-    u.set_object_pose(block, (x, y, holder.pos[2] + 0.0095))  # type: ignore[attr-defined]
+    u.set_object_pose(block, (x, y, holder.pos[2] + 0.0095))
     for _ in range(5):  # let it settle
         obs, _, _, _, info = env.step(np.array([0.0, 0.0, 0.0, 0.0, -1.0]))
     return obs, info
@@ -181,7 +182,7 @@ def evaluate(size: tuple[int, int], n_scenes: int, arm: bool = False, first_seed
         perceiver.reset()
         if arm:
             obs, info = _move_arm(env, obs, info, perceiver, first_seed + i)
-        state = env.unwrapped.world_state()  # type: ignore[attr-defined]
+        state = tabletop_env(env).world_state()
         gt = scene_from_world(state, obs["proprio"])
         vis = visibility(gt, {n: o.yaw for n, o in state.objects.items()}, obs, info)
         seen = perceiver.perceive(obs, info)

@@ -1,10 +1,11 @@
-"""What every tabletop backend shares: arguments, the episode life cycle, ``step`` and ``info``.
+"""What every tabletop backend shares: arguments, the episode life cycle, ``step``, ``info`` and ground truth.
 
 A backend (MuJoCo, PyBullet) subclasses :class:`TabletopEnvBase` and supplies the simulator
 parts: building a scene and starting an episode, applying an action and stepping physics,
 detecting and undoing a divergence, the observation, the camera matrices and the ground truth.
-Everything a user sees as the contract (argument checks, seeding, task loading, action
-validation and clipping, termination, truncation and the ``info`` keys) lives here once.
+Everything a user sees as the contract (the arguments, :class:`~envs.config.EnvConfig`, seeding,
+task loading, action validation and clipping, termination, truncation, the ``info`` keys and the
+ground-truth API) is declared here once.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.common import DEFAULT_CAMERAS, MAX_OBJECTS, MODALITIES, ControllerConfig, make_observation_space
+from envs.common import MAX_OBJECTS, ControllerConfig, make_observation_space
+from envs.config import DEFAULT_CONTROL_HZ, RENDER_MODES, EnvConfig, env_config
 from envs.errors import PhysicsDivergence
 from envs.signals import signals_held
 from envs.tasks import TaskInstance, WorldState, sample_task
@@ -40,43 +42,35 @@ def check_action(action: Any) -> tuple[np.ndarray, bool]:
 
 
 class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
-    """The backend-neutral part of the tabletop envs (see the backends for the arguments)."""
+    """The backend-neutral part of the tabletop envs.
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}  # noqa: RUF012 - Gymnasium's attribute
+    Args:
+        config: the env's arguments (default: :class:`~envs.config.EnvConfig`'s defaults).
+        **kwargs: fields of :class:`~envs.config.EnvConfig` (what ``gym.make`` passes); they
+            override ``config``. An unknown name raises ``TypeError`` listing the valid ones.
 
-    def __init__(
-        self,
-        task: str,
-        seed: int | None,
-        instruction: str | None,
-        cameras: tuple[str, ...],
-        image_size: tuple[int, int],
-        modalities: tuple[str, ...],
-        control_hz: float,
-        max_steps: int,
-        terminate_on_success: bool,
-        raise_on_divergence: bool,
-        controller: ControllerConfig | None,
-        render_mode: str | None,
-        timestep: float,
-    ) -> None:
-        sample_task(task, 0)  # fail now, with the list of valid tasks, on an unknown name
-        known = tuple(c.name for c in DEFAULT_CAMERAS)
-        if not cameras or any(c not in known for c in cameras):
-            raise ValueError(f"cameras={cameras!r}: choose one or more of {known}")
-        if any(m not in MODALITIES for m in modalities):
-            raise ValueError(f"modalities={modalities!r}: choose from {MODALITIES}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode={render_mode!r}: supported modes are {self.metadata['render_modes']}")
-        substeps = round(1.0 / (control_hz * timestep))
+    ``metadata["render_fps"]`` is the control rate as realised (``control_hz`` rounded to whole
+    physics steps): one frame per control step plays back in real time.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": DEFAULT_CONTROL_HZ}  # noqa: RUF012
+    #: Seconds of one physics step of the backend; a control step is a whole number of them.
+    physics_timestep: ClassVar[float]
+
+    def __init__(self, config: EnvConfig | None = None, **kwargs: Any) -> None:
+        cfg = env_config(config, kwargs)
+        substeps = round(1.0 / (cfg.control_hz * self.physics_timestep))
         if substeps < 1:
-            raise ValueError(f"control_hz={control_hz} is faster than the {1 / timestep:.0f} Hz physics")
-        self.task_name, self._first_seed, self._instruction = task, seed, instruction
-        self.cameras, self.image_size, self.modalities = tuple(cameras), tuple(image_size), tuple(modalities)
-        self.substeps, self.control_dt = substeps, substeps * timestep
-        self.max_steps, self.terminate_on_success = max_steps, terminate_on_success
-        self.raise_on_divergence, self.render_mode = raise_on_divergence, render_mode
-        self.controller_config = controller or ControllerConfig()
+            physics_hz = 1 / self.physics_timestep
+            raise ValueError(f"EnvConfig.control_hz={cfg.control_hz} is faster than the {physics_hz:.0f} Hz physics")
+        self.config = cfg
+        self.task_name, self._first_seed, self._instruction = cfg.task, cfg.seed, cfg.instruction
+        self.cameras, self.image_size, self.modalities = cfg.cameras, cfg.image_size, cfg.modalities
+        self.substeps, self.control_dt = substeps, substeps * self.physics_timestep
+        self.metadata = {**type(self).metadata, "render_fps": 1.0 / self.control_dt}
+        self.max_steps, self.terminate_on_success = cfg.max_steps, cfg.terminate_on_success
+        self.raise_on_divergence, self.render_mode = cfg.raise_on_divergence, cfg.render_mode
+        self.controller_config = cfg.controller or ControllerConfig()
         self.observation_space = make_observation_space(self.cameras, self.image_size, self.modalities)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(5,), dtype=np.float32)
         self.task: TaskInstance | None = None
@@ -198,6 +192,31 @@ class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
     @abstractmethod
     def _sim_time(self) -> float: ...
 
+    # ---------------------------------------------------------- ground truth
+    # For success predicates, perturbations and the privileged perception baseline only.
     @abstractmethod
     def world_state(self) -> WorldState:
-        """Every prop's pose and what the gripper holds (ground truth)."""
+        """Every prop's pose (centre of its bottom face, yaw) and what the gripper holds."""
+
+    @abstractmethod
+    def held_object(self) -> str | None:
+        """Name of the prop touched by both fingers, if any."""
+
+    @abstractmethod
+    def contacts(self) -> list[tuple[str, str]]:
+        """Pairs of touching bodies by name (for debugging and tests)."""
+
+    @abstractmethod
+    def set_object_pose(self, name: str, pos: tuple[float, float, float]) -> None:
+        """Teleport the free prop ``name`` (its bottom centre to ``pos``) at rest; a fixed prop raises ``ValueError``.
+
+        For perturbations, tests and benchmarks; never for agents.
+        """
+
+
+def tabletop_env(env: gym.Env[Any, Any]) -> TabletopEnvBase:
+    """The tabletop env under ``env``'s wrappers, typed, for its ground-truth API; ``TypeError`` for any other env."""
+    inner = env.unwrapped
+    if not isinstance(inner, TabletopEnvBase):
+        raise TypeError(f"expected an embodied tabletop env, got {type(inner).__name__}")
+    return inner

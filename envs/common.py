@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.errors import AssetNotFound
+from envs.validation import require_positive
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
@@ -26,6 +27,8 @@ TCP_OFFSET = 0.107 + 0.105
 #: "Ready" pose: hand high and pulled back (TCP ~ (0.28, 0, 0.38)), out of the top camera's view.
 HOME_QPOS = (0.0, -0.9, 0.0, -2.7, 0.0, 1.8, math.pi / 4)
 FINGER_OPEN = 0.04  # metres of travel per finger (8 cm total opening)
+#: The robot's colours on every backend: white links, a dark grey hand.
+ROBOT_RGBA, HAND_RGBA = (0.93, 0.93, 0.95, 1.0), (0.2, 0.2, 0.22, 1.0)
 
 #: Segmentation instance ids: background, table, robot, then scene objects from 3 in scene order.
 BACKGROUND_ID, TABLE_ID, ROBOT_ID, FIRST_OBJECT_ID = 0, 1, 2, 3
@@ -81,9 +84,7 @@ class ControllerConfig:
     nullspace_gain: float = 0.2
 
     def __post_init__(self) -> None:
-        for field_name in ("max_step_pos", "max_step_yaw", "max_lead", "damping"):
-            if not getattr(self, field_name) > 0:
-                raise ValueError(f"ControllerConfig.{field_name} must be > 0, got {getattr(self, field_name)!r}")
+        require_positive(self, "max_step_pos", "max_step_yaw", "max_lead", "damping")
         if any(lo >= hi for lo, hi in zip(self.workspace_low, self.workspace_high, strict=True)):
             raise ValueError(
                 f"ControllerConfig.workspace_low {self.workspace_low} must be below "

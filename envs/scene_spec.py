@@ -8,10 +8,11 @@ Coordinates are in the world frame: the robot base sits at the origin on the tab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-ObjectKind = Literal["block", "bowl", "plate", "bin"]
+from envs.validation import require_positive
+
 OBJECT_KINDS: tuple[str, ...] = ("block", "bowl", "plate", "bin")
 
 #: Colour name -> RGBA. Saturated, well-separated hues so colour is a usable cue from pixels;
@@ -28,12 +29,28 @@ COLOURS: dict[str, tuple[float, float, float, float]] = {
 
 #: Block edge length (m) per size class.
 BLOCK_SIZES: dict[str, float] = {"small": 0.035, "medium": 0.045, "large": 0.055}
+#: Mass (kg) of a medium block; the other sizes scale with volume (see :func:`block_mass`).
+BLOCK_MASS = 0.05
 
 #: Outer radius and height (m) of the round containers; the bin's outer half-extents.
 BOWL_RADIUS, BOWL_HEIGHT = 0.075, 0.045
 PLATE_RADIUS, PLATE_HEIGHT = 0.08, 0.012
 BIN_HALF_EXTENTS = (0.10, 0.13, 0.06)
 WALL_THICKNESS_M = 0.008  # walls of bowls and the bin
+#: Bowls and plates are a disc base this thick (m) plus a ring of this many wall boxes, and weigh
+#: the base's mass plus each wall's (kg).
+CONTAINER_BASE_THICKNESS = 0.006
+CONTAINER_WALLS = 16
+CONTAINER_BASE_MASS, CONTAINER_WALL_MASS = 0.15, 0.01
+
+#: The arena every backend builds: a table box whose top surface is ``z = 0`` (half-extents in
+#: metres, centred ``TABLE_CENTRE_X`` in front of the robot) on a floor one table height below.
+TABLE_HALF = (0.55, 0.55, 0.375)
+TABLE_CENTRE_X = 0.42
+TABLE_RGBA = (0.36, 0.34, 0.31, 1.0)
+FLOOR_RGBA = (0.55, 0.57, 0.60, 1.0)
+#: A block whose bottom is this close (m) to ``z = 0`` rests on the table (judged from perception).
+TABLE_HEIGHT_TOLERANCE = 0.015
 
 #: Where props may be placed: x (forward) and y (left) bounds on the table, metres.
 WORKSPACE_X = (0.36, 0.68)
@@ -46,6 +63,26 @@ REGIONS: dict[str, tuple[float, float, float, float]] = {
     "front": (0.30, 0.42, -0.30, 0.30),
     "back": (0.62, 0.74, -0.30, 0.30),
 }
+
+
+def in_region(position: Sequence[float], region: str, margin: float = 0.0) -> bool:
+    """Whether the ``(x, y)`` of ``position`` lies in the named region shrunk by ``margin`` on every side.
+
+    Points on the (shrunk) edges count as inside; a third coordinate, if any, is not looked at:
+    whether the thing rests on the table is the caller's test. An unknown ``region`` raises
+    ``KeyError`` naming the valid ones.
+    """
+    try:
+        x0, x1, y0, y1 = REGIONS[region]
+    except KeyError:
+        raise KeyError(f"unknown region {region!r}; regions are {sorted(REGIONS)}") from None
+    x, y = position[0], position[1]
+    return x0 + margin <= x <= x1 - margin and y0 + margin <= y <= y1 - margin
+
+
+def block_mass(size: float) -> float:
+    """Mass (kg) of a block of edge length ``size`` (m): :data:`BLOCK_MASS` scaled by volume."""
+    return BLOCK_MASS * (size / BLOCK_SIZES["medium"]) ** 3
 
 
 @dataclass(frozen=True)
@@ -75,8 +112,7 @@ class ObjectSpec:
             raise ValueError(f"ObjectSpec.kind={self.kind!r} is not one of {OBJECT_KINDS}")
         if self.colour not in COLOURS:
             raise ValueError(f"ObjectSpec.colour={self.colour!r} is not one of {sorted(COLOURS)}")
-        if not self.size > 0:
-            raise ValueError(f"ObjectSpec.size must be positive, got {self.size!r}")
+        require_positive(self, "size")
 
     @property
     def height(self) -> float:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from envs.validation import require_positive
 from perception.scene_graph import DetectedObject, SceneGraph
 from policies.clearance import roomiest_heading
 from policies.driver import EnvDriver, PolicyResult
@@ -47,9 +48,7 @@ class GraspConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
 
     def __post_init__(self) -> None:
-        for name in ("approach_height", "lift_height"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"GraspConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        require_positive(self, "approach_height", "lift_height")
         if self.attempts < 1 or self.settle_steps < 0:
             raise ValueError(f"GraspConfig.attempts must be >= 1 and settle_steps >= 0, got {self}")
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.tabletop.controller import ControllerConfig
+from envs.common import ControllerConfig
+from envs.validation import require_positive
 from policies.driver import GRIPPER_CLOSE_CMD, GRIPPER_OPEN_CMD, EnvDriver, PolicyResult
 
 #: Shoulder of the Panda (world metres) and the farthest the tool centre point can be from it.
@@ -50,9 +51,7 @@ class MotionConfig:
     gripper_steps: int = 25
 
     def __post_init__(self) -> None:
-        for name in ("step_pos", "step_yaw", "tolerance"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"MotionConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        require_positive(self, "step_pos", "step_yaw", "tolerance")
         for name in ("max_steps", "gripper_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MotionConfig.{name} must be >= 1, got {getattr(self, name)!r}")

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from envs import scene_spec
 from envs.scene_spec import REGIONS
+from envs.validation import require_positive
 from perception.scene_graph import DetectedObject, SceneGraph
 from policies.driver import EnvDriver, PolicyResult
 from policies.grasp import travel_to
@@ -22,6 +24,8 @@ from policies.lookup import relocate
 from policies.motion import MotionConfig, clear_view, servo_to, set_gripper, unreachable_reason
 
 PUSHABLE_SHAPES = ("block",)
+#: A block whose bottom is below this height (m) stands on the table and can be pushed.
+ON_TABLE_HEIGHT = 0.01
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,7 @@ class PushConfig:
     motion: MotionConfig = field(default_factory=lambda: MotionConfig(step_pos=0.025, max_steps=80))
 
     def __post_init__(self) -> None:
-        for name in ("margin", "stroke", "push_height", "standoff"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"PushConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        require_positive(self, "margin", "stroke", "push_height", "standoff")
         if not 0 <= self.done_margin <= self.margin:
             raise ValueError(f"PushConfig.done_margin must be in [0, margin={self.margin}], got {self.done_margin}")
         if self.strokes < 1:
@@ -68,17 +70,14 @@ def push_problem(scene: SceneGraph, name: str, region: str) -> str | None:
     if obj.shape not in PUSHABLE_SHAPES:
         pushable = [o.name for o in scene.objects if o.shape in PUSHABLE_SHAPES]
         return f"the {name} is a {obj.shape} and cannot be pushed; pushable objects are {pushable}"
-    if obj.bottom > 0.01:
+    if obj.bottom > ON_TABLE_HEIGHT:
         return f"the {name} is not standing on the table (it is on or in something); pick it instead"
     return None
 
 
 def in_region(obj: DetectedObject, region: str, margin: float = 0.0) -> bool:
     """Whether the block's centre lies ``margin`` inside the region and it rests on the table."""
-    x0, x1, y0, y1 = REGIONS[region]
-    x, y = obj.position[0], obj.position[1]
-    inside = x0 + margin <= x <= x1 - margin and y0 + margin <= y <= y1 - margin
-    return inside and obj.bottom < 0.01
+    return scene_spec.in_region(obj.position, region, margin) and obj.bottom < ON_TABLE_HEIGHT
 
 
 def aim_point(obj: DetectedObject, region: str, margin: float) -> np.ndarray:

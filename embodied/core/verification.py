@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from embodied.core.decision import Atom
-from embodied.planners.pddl import TABLE_HEIGHT_TOLERANCE, in_region
+from envs.scene_spec import TABLE_HEIGHT_TOLERANCE, in_region
 from perception.scene_graph import Relation, SceneGraph
 from policies.lookup import kind_of
 

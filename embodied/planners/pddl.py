@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from embodied.core.decision import Atom
-from envs.scene_spec import REGIONS
+from envs.scene_spec import REGIONS, TABLE_HEIGHT_TOLERANCE, in_region
 from perception.scene_graph import SceneGraph
 
 DOMAIN = """(define (domain tabletop)
@@ -59,14 +59,7 @@ SKILL_OF_ACTION: dict[str, tuple[str, dict[str, int]]] = {
     "put-down": ("place", {"object": 0, "target": -1}),  # set aside in the front region
     "push": ("push", {"object": 0, "region": 1}),
 }
-TABLE_HEIGHT_TOLERANCE = 0.015  # metres: a block's bottom this close to z = 0 rests on the table
 TABLE_TARGET = "front"  # where a block that is in the way gets set down
-
-
-def in_region(position: tuple[float, float, float], region: str) -> bool:
-    """Whether a table position lies in a named region (see ``envs.scene_spec.REGIONS``)."""
-    x0, x1, y0, y1 = REGIONS[region]
-    return x0 <= position[0] <= x1 and y0 <= position[1] <= y1
 
 
 def symbol(name: str) -> str:

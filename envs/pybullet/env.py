@@ -17,17 +17,8 @@ import numpy as np
 import pybullet as p
 
 from envs.base import TabletopEnvBase
-from envs.common import (
-    BACKGROUND_ID,
-    DEFAULT_CAMERAS,
-    FIRST_OBJECT_ID,
-    MAX_JOINT_SPEED,
-    MODALITIES,
-    ROBOT_ID,
-    TABLE_ID,
-    ControllerConfig,
-    tcp_yaw,
-)
+from envs.common import BACKGROUND_ID, DEFAULT_CAMERAS, FIRST_OBJECT_ID, MAX_JOINT_SPEED, ROBOT_ID, TABLE_ID, tcp_yaw
+from envs.config import EnvConfig
 from envs.pybullet.camera import RENDERERS, PybulletCameraRig
 from envs.pybullet.robot import PandaController
 from envs.pybullet.scene import TIMESTEP, PropBody, build_props, build_static, load_panda
@@ -41,55 +32,19 @@ log = logging.getLogger(__name__)
 class PybulletTabletopEnv(TabletopEnvBase):
     """Tabletop manipulation with a Panda arm in PyBullet (spaces as in ``envs.tabletop.env``).
 
+    Made with an :class:`~envs.config.EnvConfig` or its fields as keyword arguments (see
+    :class:`~envs.base.TabletopEnvBase`); physics runs at 240 Hz. One more argument:
+
     Args:
-        task: task family name (``envs.tasks.FAMILIES``).
-        seed: seed of the first reset when ``reset`` is called without one.
-        instruction: new wording for the sampled task; scene and success predicate stay.
-        cameras: which of the scene cameras to render (``front``, ``top``).
-        image_size: ``(height, width)`` of every camera image.
-        modalities: which of ``rgb``, ``depth``, ``segmentation`` to render each step.
-        control_hz: control rate; physics runs at 240 Hz underneath.
-        max_steps: steps before the episode is truncated.
-        terminate_on_success: end the episode as soon as the goal holds.
-        raise_on_divergence: raise :class:`PhysicsDivergence` instead of ending the episode.
-        controller: limits of the end-effector controller.
-        render_mode: ``"rgb_array"`` (the first camera) or ``None``.
         renderer: ``"tiny"`` (software, deterministic; the default) or ``"egl"`` (GPU plugin).
     """
 
-    def __init__(
-        self,
-        task: str = "pick_place",
-        seed: int | None = None,
-        instruction: str | None = None,
-        cameras: tuple[str, ...] = ("front", "top"),
-        image_size: tuple[int, int] = (240, 320),
-        modalities: tuple[str, ...] = MODALITIES,
-        control_hz: float = 20.0,
-        max_steps: int = 2000,
-        terminate_on_success: bool = True,
-        raise_on_divergence: bool = False,
-        controller: ControllerConfig | None = None,
-        render_mode: str | None = None,
-        renderer: str = "tiny",
-    ) -> None:
+    physics_timestep = TIMESTEP
+
+    def __init__(self, config: EnvConfig | None = None, *, renderer: str = "tiny", **kwargs: Any) -> None:
         if renderer not in RENDERERS:
             raise ValueError(f"renderer={renderer!r}: choose one of {RENDERERS}")
-        super().__init__(
-            task,
-            seed,
-            instruction,
-            cameras,
-            image_size,
-            modalities,
-            control_hz,
-            max_steps,
-            terminate_on_success,
-            raise_on_divergence,
-            controller,
-            render_mode,
-            TIMESTEP,
-        )
+        super().__init__(config, **kwargs)
         self.renderer = renderer
         self.client = int(p.connect(p.DIRECT))
         self._rig: PybulletCameraRig | None = None

@@ -17,24 +17,27 @@ from typing import Any
 
 import pybullet as p
 
-from envs.common import panda_urdf_path
+from envs.common import HAND_RGBA, ROBOT_RGBA, panda_urdf_path
 from envs.scene_spec import (
     BIN_HALF_EXTENTS,
     BOWL_HEIGHT,
     COLOURS,
+    CONTAINER_BASE_MASS,
+    CONTAINER_BASE_THICKNESS,
+    CONTAINER_WALL_MASS,
+    CONTAINER_WALLS,
+    FLOOR_RGBA,
     PLATE_HEIGHT,
+    TABLE_CENTRE_X,
+    TABLE_HALF,
+    TABLE_RGBA,
     WALL_THICKNESS_M,
     ObjectSpec,
     SceneSpec,
+    block_mass,
 )
 
 TIMESTEP = 1.0 / 240.0
-TABLE_HALF = (0.55, 0.55, 0.375)  # table box half-extents; top surface at z = 0
-TABLE_CENTRE_X = 0.42
-TABLE_RGBA = (0.36, 0.34, 0.31, 1.0)
-FLOOR_RGBA = (0.55, 0.57, 0.60, 1.0)
-ROBOT_RGBA, DARK_RGBA = (0.93, 0.93, 0.95, 1.0), (0.2, 0.2, 0.22, 1.0)
-BLOCK_MASS = 0.05
 #: Bullet multiplies the two friction coefficients of a contact (MuJoCo takes the larger), so
 #: these are chosen for the products: block-finger 1.5 (see ``robot.FINGER_FRICTION``),
 #: block-container 1.0, block-table 0.6 (a pushed block slides instead of tipping over, as on
@@ -45,8 +48,6 @@ BLOCK_FRICTION, CONTAINER_FRICTION, TABLE_FRICTION = 0.6, 1.67, 1.0
 #: MuJoCo's soft contacts let them tumble; measured with ``python -m benchmarks.backends``.
 RESTITUTION = 0.8
 SPINNING_FRICTION = 0.003
-BASE_THICKNESS = 0.006
-N_WALLS = 16
 VISUAL_CHUNK = 9
 
 #: One primitive of a compound shape: (kind, half extents or (radius, length), position, yaw).
@@ -75,12 +76,13 @@ def _block_parts(obj: ObjectSpec) -> list[Part]:
 
 def _round_parts(obj: ObjectSpec, height: float) -> list[Part]:
     r, t = obj.size, WALL_THICKNESS_M
-    parts: list[Part] = [("cyl", (r, BASE_THICKNESS), (0.0, 0.0, BASE_THICKNESS / 2), 0.0)]
-    wall_h = height - BASE_THICKNESS
-    half_len = r * math.tan(math.pi / N_WALLS) + t / 2
-    for i in range(N_WALLS):
-        a = 2 * math.pi * i / N_WALLS
-        pos = ((r - t / 2) * math.cos(a), (r - t / 2) * math.sin(a), BASE_THICKNESS + wall_h / 2)
+    base_t = CONTAINER_BASE_THICKNESS
+    parts: list[Part] = [("cyl", (r, base_t), (0.0, 0.0, base_t / 2), 0.0)]
+    wall_h = height - base_t
+    half_len = r * math.tan(math.pi / CONTAINER_WALLS) + t / 2
+    for i in range(CONTAINER_WALLS):
+        a = 2 * math.pi * i / CONTAINER_WALLS
+        pos = ((r - t / 2) * math.cos(a), (r - t / 2) * math.sin(a), base_t + wall_h / 2)
         parts.append(("box", (t / 2, half_len, wall_h / 2), pos, a))
     return parts
 
@@ -99,12 +101,13 @@ def _bin_parts() -> list[Part]:
 
 def _parts(obj: ObjectSpec) -> tuple[list[Part], float, float]:
     """Compound shape, mass and centre-of-mass height of one prop."""
+    container_mass = CONTAINER_BASE_MASS + CONTAINER_WALL_MASS * CONTAINER_WALLS
     if obj.kind == "block":
-        return _block_parts(obj), BLOCK_MASS * (obj.size / 0.045) ** 3, obj.size / 2
+        return _block_parts(obj), block_mass(obj.size), obj.size / 2
     if obj.kind == "bowl":
-        return _round_parts(obj, BOWL_HEIGHT), 0.15 + 0.01 * N_WALLS, 0.012
+        return _round_parts(obj, BOWL_HEIGHT), container_mass, 0.012
     if obj.kind == "plate":
-        return _round_parts(obj, PLATE_HEIGHT), 0.15 + 0.01 * N_WALLS, 0.004
+        return _round_parts(obj, PLATE_HEIGHT), container_mass, 0.004
     return _bin_parts(), 0.0, 0.0
 
 
@@ -248,7 +251,7 @@ def load_panda(client: int) -> int:
     )
     for link in range(-1, p.getNumJoints(robot, physicsClientId=client)):
         name = "panda_link0" if link < 0 else p.getJointInfo(robot, link, physicsClientId=client)[12].decode()
-        rgba = DARK_RGBA if name in ("panda_hand", "panda_leftfinger", "panda_rightfinger") else ROBOT_RGBA
+        rgba = HAND_RGBA if name in ("panda_hand", "panda_leftfinger", "panda_rightfinger") else ROBOT_RGBA
         p.changeVisualShape(robot, link, rgbaColor=list(rgba), physicsClientId=client)
     return robot
 

@@ -8,8 +8,9 @@ extrinsics are in ``info["cameras"]``; ``info["segmentation_ids"]`` maps object 
 Action: ``(dx, dy, dz, dyaw, gripper)`` in ``[-1, 1]``; see :mod:`envs.tabletop.controller`.
 ``gripper`` -1 opens fully, +1 closes. Each step advances ``control_dt`` seconds of physics.
 
-Ground truth (``env.unwrapped.world_state()``, ``.held_object()``, ``.contacts()``) is for
-success predicates and the privileged perception baseline only.
+Ground truth (``env.unwrapped.world_state()``, ``.held_object()``, ``.contacts()``,
+``.set_object_pose()``; declared on :class:`~envs.base.TabletopEnvBase`) is for success
+predicates, perturbations and the privileged perception baseline only.
 """
 
 from __future__ import annotations
@@ -21,16 +22,8 @@ import mujoco
 import numpy as np
 
 from envs.base import TabletopEnvBase
-from envs.common import (
-    DEFAULT_CAMERAS,
-    FIRST_OBJECT_ID,
-    MAX_JOINT_SPEED,
-    MODALITIES,
-    ROBOT_ID,
-    TABLE_ID,
-    ControllerConfig,
-    tcp_yaw,
-)
+from envs.common import DEFAULT_CAMERAS, FIRST_OBJECT_ID, MAX_JOINT_SPEED, ROBOT_ID, TABLE_ID, tcp_yaw
+from envs.config import EnvConfig
 from envs.scene_spec import SceneSpec
 from envs.tabletop.camera import CameraRig
 from envs.tabletop.controller import EndEffectorController
@@ -55,51 +48,14 @@ BAD_STATE_WARNINGS = [
 class TabletopEnv(TabletopEnvBase):
     """Tabletop manipulation with a Panda arm (see the module docstring for the spaces).
 
-    Args:
-        task: task family name (``envs.tasks.FAMILIES``).
-        seed: seed of the first reset when ``reset`` is called without one.
-        instruction: new wording for the sampled task; scene and success predicate stay.
-        cameras: which of the scene cameras to render (``front``, ``top``).
-        image_size: ``(height, width)`` of every camera image.
-        modalities: which of ``rgb``, ``depth``, ``segmentation`` to render each step.
-        control_hz: control rate; physics runs at 500 Hz underneath.
-        max_steps: steps before the episode is truncated.
-        terminate_on_success: end the episode as soon as the goal holds.
-        raise_on_divergence: raise :class:`PhysicsDivergence` instead of ending the episode.
-        controller: limits of the end-effector controller.
-        render_mode: ``"rgb_array"`` (the first camera) or ``None``.
+    Made with an :class:`~envs.config.EnvConfig` or its fields as keyword arguments (see
+    :class:`~envs.base.TabletopEnvBase`); physics runs at 500 Hz.
     """
 
-    def __init__(
-        self,
-        task: str = "pick_place",
-        seed: int | None = None,
-        instruction: str | None = None,
-        cameras: tuple[str, ...] = ("front", "top"),
-        image_size: tuple[int, int] = (240, 320),
-        modalities: tuple[str, ...] = MODALITIES,
-        control_hz: float = 20.0,
-        max_steps: int = 2000,
-        terminate_on_success: bool = True,
-        raise_on_divergence: bool = False,
-        controller: ControllerConfig | None = None,
-        render_mode: str | None = None,
-    ) -> None:
-        super().__init__(
-            task,
-            seed,
-            instruction,
-            cameras,
-            image_size,
-            modalities,
-            control_hz,
-            max_steps,
-            terminate_on_success,
-            raise_on_divergence,
-            controller,
-            render_mode,
-            TIMESTEP,
-        )
+    physics_timestep = TIMESTEP
+
+    def __init__(self, config: EnvConfig | None = None, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
         self.model: mujoco.MjModel | None = None
         self.data: mujoco.MjData | None = None
         self._rig: CameraRig | None = None

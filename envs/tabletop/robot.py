@@ -16,7 +16,9 @@ from envs.common import (
     FINGER_BODIES,
     FINGER_JOINTS,
     FINGER_OPEN,
+    HAND_RGBA,
     HOME_QPOS,
+    ROBOT_RGBA,
     TCP_OFFSET,
     panda_urdf_path,
 )
@@ -64,7 +66,7 @@ def load_panda_spec() -> mujoco.MjSpec:
             geom.condim = 4
             geom.rgba = [0.15, 0.15, 0.17, 1.0]
         elif parent.startswith("panda_") or parent == "world":
-            geom.rgba = [0.93, 0.93, 0.95, 1.0] if parent != HAND_BODY else [0.2, 0.2, 0.22, 1.0]
+            geom.rgba = list(ROBOT_RGBA) if parent != HAND_BODY else list(HAND_RGBA)
     hand = spec.body(HAND_BODY)
     # Hand frame is link 7 rotated -45 deg about z; the TCP site shares that orientation.
     half = -math.pi / 8

@@ -17,22 +17,26 @@ from envs.scene_spec import (
     BIN_HALF_EXTENTS,
     BOWL_HEIGHT,
     COLOURS,
+    CONTAINER_BASE_MASS,
+    CONTAINER_BASE_THICKNESS,
+    CONTAINER_WALL_MASS,
+    CONTAINER_WALLS,
+    FLOOR_RGBA,
     PLATE_HEIGHT,
+    TABLE_CENTRE_X,
+    TABLE_HALF,
+    TABLE_RGBA,
     WALL_THICKNESS_M,
     ObjectSpec,
     SceneSpec,
+    block_mass,
 )
 from envs.tabletop.robot import load_panda_spec
 
 __all__ = ["DEFAULT_CAMERAS", "CameraSpec", "body_name", "build_model", "build_spec"]
 
 TIMESTEP = 0.002
-TABLE_HALF = (0.55, 0.55, 0.375)  # table box half-extents; top surface at z = 0
-TABLE_CENTRE_X = 0.42
-TABLE_RGBA = (0.36, 0.34, 0.31, 1.0)
-BLOCK_MASS = 0.05
 OBJECT_FRICTION = (1.5, 0.02, 0.001)
-WALL_THICKNESS = WALL_THICKNESS_M
 
 
 def body_name(obj_name: str) -> str:
@@ -56,7 +60,7 @@ def _add_block(body: mujoco.MjsBody, obj: ObjectSpec, rgba: list[float]) -> None
         size=[h, h, h],
         pos=[0, 0, h],
         rgba=rgba,
-        mass=BLOCK_MASS * (obj.size / 0.045) ** 3,
+        mass=block_mass(obj.size),
         friction=list(OBJECT_FRICTION),
         condim=4,
     )
@@ -64,37 +68,35 @@ def _add_block(body: mujoco.MjsBody, obj: ObjectSpec, rgba: list[float]) -> None
 
 def _add_round_container(body: mujoco.MjsBody, obj: ObjectSpec, rgba: list[float], height: float) -> None:
     """A bowl (walls) or plate (rim only): a flat disc plus a ring of thin wall boxes."""
-    r = obj.size
-    base_t = 0.006
+    r, base_t, t = obj.size, CONTAINER_BASE_THICKNESS, WALL_THICKNESS_M
     body.add_geom(
         name=f"{obj.name}/base",
         type=mujoco.mjtGeom.mjGEOM_CYLINDER,
         size=[r, base_t / 2, 0],
         pos=[0, 0, base_t / 2],
         rgba=rgba,
-        mass=0.15,
+        mass=CONTAINER_BASE_MASS,
         friction=list(OBJECT_FRICTION),
     )
-    n_walls = 16
     wall_h = height - base_t
-    half_len = r * math.tan(math.pi / n_walls) + WALL_THICKNESS / 2
-    for i in range(n_walls):
-        a = 2 * math.pi * i / n_walls
+    half_len = r * math.tan(math.pi / CONTAINER_WALLS) + t / 2
+    for i in range(CONTAINER_WALLS):
+        a = 2 * math.pi * i / CONTAINER_WALLS
         body.add_geom(
             name=f"{obj.name}/wall{i}",
             type=mujoco.mjtGeom.mjGEOM_BOX,
-            size=[WALL_THICKNESS / 2, half_len, wall_h / 2],
-            pos=[(r - WALL_THICKNESS / 2) * math.cos(a), (r - WALL_THICKNESS / 2) * math.sin(a), base_t + wall_h / 2],
+            size=[t / 2, half_len, wall_h / 2],
+            pos=[(r - t / 2) * math.cos(a), (r - t / 2) * math.sin(a), base_t + wall_h / 2],
             quat=_yaw_quat(a),
             rgba=rgba,
-            mass=0.01,
+            mass=CONTAINER_WALL_MASS,
             friction=list(OBJECT_FRICTION),
         )
 
 
 def _add_bin(body: mujoco.MjsBody, obj: ObjectSpec, rgba: list[float]) -> None:
     hx, hy, hz = BIN_HALF_EXTENTS
-    t = WALL_THICKNESS
+    t = WALL_THICKNESS_M
     parts = {
         "floor": ([hx, hy, t / 2], [0, 0, t / 2]),
         "wall_px": ([t / 2, hy, hz], [hx - t / 2, 0, hz]),
@@ -160,7 +162,7 @@ def build_spec(
         type=mujoco.mjtGeom.mjGEOM_PLANE,
         size=[3, 3, 0.1],
         pos=[0, 0, -2 * TABLE_HALF[2]],
-        rgba=[0.55, 0.57, 0.60, 1.0],
+        rgba=list(FLOOR_RGBA),
     )
     wb.add_geom(
         name="table",

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.scene_spec import BIN_HALF_EXTENTS, REGIONS, WALL_THICKNESS_M, ObjectSpec
+from envs import scene_spec
+from envs.scene_spec import BIN_HALF_EXTENTS, WALL_THICKNESS_M, ObjectSpec
 
 Atom = tuple[str, ...]
 
@@ -98,13 +99,10 @@ def inside_container(state: WorldState, a: str, c: str) -> bool:
 
 
 def in_region(state: WorldState, a: str, region: str) -> bool:
-    """``a`` rests on the table inside the named region and is not held."""
-    if region not in REGIONS:
-        raise KeyError(f"unknown region {region!r}; regions are {sorted(REGIONS)}")
+    """``a`` rests on the table inside the named region (:func:`envs.scene_spec.in_region`) and is not held."""
     obj = state.get(a)
-    x0, x1, y0, y1 = REGIONS[region]
-    on_table = abs(obj.pos[2]) <= TABLE_Z_TOLERANCE
-    return state.held != a and on_table and x0 <= obj.pos[0] <= x1 and y0 <= obj.pos[1] <= y1
+    inside = scene_spec.in_region(obj.pos, region)  # first, so an unknown region always raises
+    return inside and state.held != a and abs(obj.pos[2]) <= TABLE_Z_TOLERANCE
 
 
 PREDICATES: dict[str, Callable[[WorldState, str, str], bool]] = {

@@ -1,4 +1,7 @@
-"""The PyBullet tabletop env: the same Gymnasium contract as the MuJoCo one, checked the same way."""
+"""What only the PyBullet env is checked for here: its own physics client, being MuJoCo's twin, ground truth.
+
+The contract both backends keep is tested once for each in ``test_env_contract.py``.
+"""
 
 from __future__ import annotations
 

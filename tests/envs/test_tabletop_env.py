@@ -1,4 +1,8 @@
-"""The MuJoCo tabletop env: Gymnasium contract, determinism, control limits, divergence, cameras."""
+"""What only the MuJoCo env is checked for here: seeds vary scenes, instruction overrides, GL platform errors.
+
+The contract both backends keep (Gymnasium checker, determinism, control limits, divergence,
+cameras) is tested once for each in ``test_env_contract.py``.
+"""
 
 from __future__ import annotations
 
