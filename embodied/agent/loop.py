@@ -6,8 +6,10 @@ results, framework feedback, the observation and the available skills), asks the
 :class:`~embodied.core.decision.Decision`, runs its tool calls through the skill registry, and then
 verifies every subgoal it just worked on from fresh perception. A subgoal that does not hold is
 marked failed and a short reflection is kept for the next prompts. Budgets on turns, skill calls,
-simulated time and wall time end an episode cleanly with the reason. Every step of this is a
-trace event, so what the agent saw, thought and did stays readable afterwards.
+simulated time and wall time (:class:`~embodied.agent.budgets.Budgets`) end an episode cleanly with
+the reason. What an episode does with the persistent memory (recall, composite skills offered as
+tools, learning at the end) is :class:`~embodied.agent.episode_memory.EpisodeMemory`'s. Every step
+of this is a trace event, so what the agent saw, thought and did stays readable afterwards.
 """
 
 from __future__ import annotations
@@ -17,35 +19,21 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from embodied.core.decision import Atom, Context, Decision, Planner, Subgoal, ToolCall, ToolOutcome
+from embodied.agent.budgets import Budgets
+from embodied.agent.episode_memory import EpisodeMemory
+from embodied.core.decision import Atom, Context, Decision, Planner, Subgoal, ToolOutcome
 from embodied.core.verification import atom_holds, format_atom, unmet
 from embodied.errors import EmbodiedError
 from embodied.interrupts import interrupts_latched, raise_if_interrupted
-from embodied.memory.agent_memory import CallRecord, EpisodeRecord, Memory, Recall, SubgoalRecord
-from embodied.memory.composite import as_skill
+from embodied.memory.agent_memory import Memory
 from embodied.recording.tracing import NullTracer, Tracer
 from embodied.skills.registry import SkillRegistry
-from envs.validation import require_positive
 from perception.scene_graph import Perceiver, SceneGraph
 from policies.driver import EnvDriver
 
+__all__ = ["Agent", "Budgets", "EpisodeResult"]
+
 log = logging.getLogger(__name__)
-
-SUPPORT = ("on", "in")  # the relations kept in memory's "last seen" facts
-
-
-@dataclass(frozen=True)
-class Budgets:
-    """Limits that end an episode cleanly (the reason names the one that was hit)."""
-
-    max_turns: int = 30
-    max_skill_calls: int = 60
-    max_sim_time_s: float = 240.0
-    max_wall_time_s: float = 900.0
-    max_reflections_in_prompt: int = 3
-
-    def __post_init__(self) -> None:
-        require_positive(self, "max_turns", "max_skill_calls", "max_sim_time_s", "max_wall_time_s")
 
 
 @dataclass(frozen=True)
@@ -72,6 +60,7 @@ class EpisodeResult:
 class _Episode:
     instruction: str
     driver: EnvDriver
+    memory: EpisodeMemory
     t0: float
     turns: int = 0
     calls: int = 0
@@ -83,13 +72,6 @@ class _Episode:
     verified: bool = False
     reason: str = ""
     sim0: float = 0.0
-    memory_query: str | None = None
-    recall: Recall | None = None
-    composites: SkillRegistry = field(default_factory=SkillRegistry)
-    log: list[CallRecord] = field(default_factory=list)
-    failed_turns: set[int] = field(default_factory=set)
-    objects: set[str] = field(default_factory=set)
-    verified_subgoals: list[SubgoalRecord] = field(default_factory=list)
 
 
 class Agent:
@@ -134,7 +116,8 @@ class Agent:
     def pursue(self, env: Any, obs: dict[str, Any], info: dict[str, Any], instruction: str) -> EpisodeResult:
         """Pursue ``instruction`` from the env's current state, without a reset (one link of a task chain)."""
         driver = EnvDriver(env, self.perceiver, obs, info, on_step=self._on_step)
-        ep = _Episode(instruction, driver, time.perf_counter(), sim0=float(info.get("sim_time", 0.0)))
+        memory = EpisodeMemory(self.memory, self.skills, self.tracer, instruction)
+        ep = _Episode(instruction, driver, memory, time.perf_counter(), sim0=float(info.get("sim_time", 0.0)))
         self.tracer.set_overlay(instruction=instruction, subgoal="", skill="", thought="")
         self.tracer.event("episode_start", instruction=instruction, planner=self.planner.name)
         interrupted = False
@@ -147,7 +130,13 @@ class Agent:
             interrupted, ep.reason = True, "interrupted by the user"
         result = self._result(ep, interrupted)
         if self.memory is not None:
-            result.stats["memory"] = self._learn(ep, result)
+            result.stats["memory"] = ep.memory.learn(
+                ep.driver.scene,
+                verified=result.verified and not result.interrupted,
+                reason=result.reason,
+                reflections=result.reflections,
+                metrics={k: getattr(result, k) for k in ("turns", "skill_calls", "sim_time_s", "wall_time_s")},
+            )
         self.tracer.event("episode_end", **{k: v for k, v in vars(result).items() if k != "stats"})
         return result
 
@@ -159,8 +148,7 @@ class Agent:
     def _turn(self, ep: _Episode) -> str:
         ep.turns += 1
         scene = ep.driver.perceive()
-        ep.objects.update(scene.names)
-        self._recall(ep)
+        ep.memory.recall(ep.turns, scene)
         context = self._context(ep, scene)
         self.tracer.event("observation", turn=ep.turns, text=context.observation)
         self.tracer.event("context", turn=ep.turns, context=context.to_json())
@@ -183,80 +171,20 @@ class Agent:
         return ""
 
     def _context(self, ep: _Episode, scene: SceneGraph) -> Context:
-        recall = ep.recall or Recall(ep.instruction)
+        recall = ep.memory.recalled
         return Context(
             goal=ep.instruction,
             observation=self.describe(scene),
             subgoals=ep.subgoals,
             memory_hits=recall.hits,
             tool_results=ep.results,
-            tools=tuple(self.skills.tools() + ep.composites.tools()),
+            tools=tuple(self.skills.tools() + ep.memory.tools()),
             programs=tuple(p.to_json() for p in recall.programs),
             reflections=tuple(ep.reflections[-self.budgets.max_reflections_in_prompt :]),
             feedback=tuple(ep.feedback),
             turn=ep.turns,
             scene=scene,
         )
-
-    # ------------------------------------------------------------------ memory
-    def _recall(self, ep: _Episode) -> None:
-        """Query memory with the planner's last ``memory_query`` and the instruction; offer the skills it returns."""
-        query = f"{ep.memory_query} | {ep.instruction}" if ep.memory_query else ep.instruction
-        if self.memory is None or (ep.recall is not None and ep.recall.query == query):
-            return
-        try:
-            ep.recall = self.memory.recall(query, self.skills)
-        except EmbodiedError as e:
-            self.tracer.event("memory_error", turn=ep.turns, error=str(e))
-            ep.recall = Recall(query)
-        ep.composites = SkillRegistry(as_skill(p, self.skills) for p in ep.recall.programs)
-        self.tracer.event(
-            "memory_recall",
-            turn=ep.turns,
-            query=query,
-            skills=[p.name for p in ep.recall.programs],
-            hits=list(ep.recall.hits),
-            scores=ep.recall.scores,
-        )
-
-    def _learn(self, ep: _Episode, result: EpisodeResult) -> dict[str, Any]:
-        """Tell memory how the episode went; a memory failure is reported, never fatal."""
-        assert self.memory is not None
-        scene = ep.driver.scene
-        facts = tuple(
-            (
-                o.name,
-                "last_seen",
-                f"at ({o.position[0]:.2f}, {o.position[1]:.2f}, {o.position[2]:.2f}) m"
-                + "".join(
-                    f", {r.predicate} the {r.object}"
-                    for r in scene.relations
-                    if r.subject == o.name and r.predicate in SUPPORT
-                ),
-            )
-            for o in scene.objects
-        )
-        record = EpisodeRecord(
-            instruction=ep.instruction,
-            verified=result.verified and not result.interrupted,
-            reason=result.reason,
-            calls=tuple(ep.log),
-            failed_turns=frozenset(ep.failed_turns),
-            subgoals=tuple(ep.verified_subgoals),
-            objects=frozenset(ep.objects),
-            reflections=result.reflections,
-            facts=facts,
-            metrics={k: getattr(result, k) for k in ("turns", "skill_calls", "sim_time_s", "wall_time_s")},
-        )
-        try:
-            learned = self.memory.learn(record, self.skills)
-        except EmbodiedError as e:
-            learned = {"skills_used": {}, "error": str(e)}
-            log.warning("the episode was not stored in memory: %s", e)
-        except KeyboardInterrupt:  # the episode's own result and recording still finish; SQLite rolls back
-            learned = {"skills_used": {}, "error": "interrupted while storing the episode in memory"}
-        self.tracer.event("memory_update", **learned)
-        return learned
 
     def _record_decision(self, ep: _Episode, decision: Decision) -> None:
         self.tracer.event("decision", turn=ep.turns, decision=decision.to_json())
@@ -267,9 +195,7 @@ class Agent:
         active = next((s for s in ep.subgoals if s.status == "active"), None)
         self.tracer.set_overlay(thought=decision.thoughts, subgoal=active.description if active else "")
         if decision.memory_query:
-            ep.memory_query = decision.memory_query
-            if self.memory is not None:
-                self.tracer.event("memory_query", turn=ep.turns, query=decision.memory_query)
+            ep.memory.steer(ep.turns, decision.memory_query)
 
     def _act(self, ep: _Episode, decision: Decision) -> None:
         outcomes = []
@@ -279,11 +205,9 @@ class Agent:
             ep.calls += 1
             self.tracer.set_overlay(skill=f"{call.name}({', '.join(f'{v}' for v in call.arguments.values())})")
             self.tracer.event("tool_call", turn=ep.turns, name=call.name, arguments=call.arguments)
-            registry = ep.composites if call.name in ep.composites else self.skills
-            result = registry.call(call.name, dict(call.arguments), ep.driver)
+            result = ep.memory.registry(call.name).call(call.name, dict(call.arguments), ep.driver)
             ok, message = result.success, result.message
-            inner = tuple(ToolCall(c["name"], c["arguments"]) for c in result.details.get("calls", ()) if ok)
-            ep.log.append(CallRecord(ep.turns, call.name, dict(call.arguments), ok, inner, registry is ep.composites))
+            ep.memory.record_call(ep.turns, call, result)
             self.tracer.event(
                 "tool_result",
                 turn=ep.turns,
@@ -304,8 +228,6 @@ class Agent:
         if not any(s.status == "active" and s.atoms for s in ep.subgoals):
             return
         scene = ep.driver.perceive()
-        # A subgoal verified now was worked on since the turn after the last one verified before.
-        start = ep.verified_subgoals[-1].last_turn + 1 if ep.verified_subgoals else 1
         updated = []
         for s in ep.subgoals:
             if s.status == "active" and s.atoms:
@@ -313,9 +235,9 @@ class Agent:
                 s = replace(s, status="done" if ok else "failed")
                 self.tracer.event("verification", turn=ep.turns, subgoal=s.description, holds=ok)
                 if ok:
-                    ep.verified_subgoals.append(SubgoalRecord(s.description, start, ep.turns))
+                    ep.memory.subgoal_held(s.description, ep.turns)
                 else:
-                    ep.failed_turns.add(ep.turns)
+                    ep.memory.subgoal_failed(ep.turns)
                     self._reflect(ep, s)
             updated.append(s)
         ep.subgoals = tuple(updated)
@@ -361,18 +283,13 @@ class Agent:
             return "task completed"
         return "the env truncated the episode (max_steps)"
 
-    def _budget_reason(self, ep: _Episode) -> str:
-        b = self.budgets
-        sim = self._sim_time(ep)
-        if ep.turns >= b.max_turns:
-            return f"turn budget exhausted ({b.max_turns} turns)"
-        if ep.calls >= b.max_skill_calls:
-            return f"skill-call budget exhausted ({b.max_skill_calls} calls)"
-        if sim >= b.max_sim_time_s:
-            return f"simulated-time budget exhausted ({sim:.0f} s of {b.max_sim_time_s:.0f} s)"
-        if time.perf_counter() - ep.t0 >= b.max_wall_time_s:
-            return f"wall-time budget exhausted ({b.max_wall_time_s:.0f} s)"
-        return ""
+    def _budget_reason(self, ep: _Episode) -> str | None:
+        return self.budgets.exceeded(
+            turns=ep.turns,
+            skill_calls=ep.calls,
+            sim_time_s=self._sim_time(ep),
+            wall_time_s=time.perf_counter() - ep.t0,
+        )
 
     @staticmethod
     def _sim_time(ep: _Episode) -> float:

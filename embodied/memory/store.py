@@ -7,21 +7,21 @@ middle of one leaves the file as it was before it (SQLite's WAL guarantees that)
 from several processes queue on SQLite's lock (``busy_timeout``) instead of losing rows.
 ``synchronous=FULL`` makes every committed write durable before the call returns.
 
-Search is by cosine similarity of embeddings when an embedder is given (the vectors are cached
-per process and reloaded only when the file changed: ``PRAGMA data_version``), else by BM25 over
-an FTS5 index of the same texts.
+The store is the plumbing (connection, WAL, lock retries, migrations from
+:mod:`embodied.memory.migrations`) and the rows; searching the documents is
+:mod:`embodied.memory.search`'s: by cosine similarity of embeddings when an embedder is given,
+else by BM25 over an FTS5 index of the same texts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,13 @@ import numpy as np
 from embodied.errors import MemoryStoreError
 from embodied.memory.embedding import Embedder
 from embodied.memory.migrations import MIGRATIONS, SCHEMA_VERSION
+from embodied.memory.search import KINDS, Hit, LexicalSearch, SearchEngine, VectorSearch, episode_texts, skill_text
+
+__all__ = ["KINDS", "MAX_EXAMPLES", "Hit", "MemoryStore", "StoredSkill", "skill_text"]
 
 log = logging.getLogger(__name__)
 
-KINDS = ("skill", "episode", "reflection", "fact")
 MAX_EXAMPLES = 8  # instructions kept per skill (the oldest go first)
-_BACKFILL_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -57,48 +58,6 @@ class StoredSkill:
         return self.successes + self.failures
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One search result: which row (``kind``, ``ref``), its text, and its score (higher is closer)."""
-
-    kind: str
-    ref: int
-    text: str
-    score: float
-
-
-@dataclass
-class _VectorCache:
-    token: tuple[int, int] = (-1, -1)
-    refs: dict[str, np.ndarray] = field(default_factory=dict)
-    vectors: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-def skill_text(name: str, steps: Sequence[Any], examples: Sequence[str], description: str = "") -> str:
-    """What retrieval matches a skill on: its name in words, the skills it calls and where it worked
-    (its description's start when it has not worked anywhere yet).
-
-    Short on purpose: instructions are what a query resembles, and a short text embeds fast.
-    """
-    calls = [str(s.get("skill", "?")) if isinstance(s, dict) else "?" for s in steps]
-    outline = ", ".join(f"{c} x{n}" if n > 1 else c for c, n in _runs(calls))
-    shown = f"worked for: {'; '.join(examples[-3:])}" if examples else description[:200]
-    return f"{name.replace('_', ' ')}: " + "; ".join(p for p in (outline, shown) if p)
-
-
-def _runs(items: list[str]) -> list[tuple[str, int]]:
-    """``a a b a`` -> ``[(a, 2), (b, 1), (a, 1)]``; ``pick place pick place`` -> ``[("pick, place", 2)]``."""
-    if len(items) % 2 == 0 and len(items) > 2 and items == items[:2] * (len(items) // 2):
-        return [(", ".join(items[:2]), len(items) // 2)]
-    out: list[tuple[str, int]] = []
-    for item in items:
-        if out and out[-1][0] == item:
-            out[-1] = (item, out[-1][1] + 1)
-        else:
-            out.append((item, 1))
-    return out
-
-
 class MemoryStore:
     """One memory file (created with its folders if missing). See the module docstring.
 
@@ -112,9 +71,7 @@ class MemoryStore:
         self.path = Path(path).expanduser()
         self.embedder = embedder
         self._writes = 0
-        self._cache = _VectorCache()
-        self._queries: dict[str, np.ndarray] = {}
-        self._frequencies: tuple[tuple[int, int], dict[str, int]] = ((-1, -1), {})
+        self._engine: SearchEngine = LexicalSearch(self) if embedder is None else VectorSearch(self, embedder)
         if self.path.is_dir():
             raise MemoryStoreError(
                 f"memory path {self.path} is a folder; give a file path such as {self.path}/memory.sqlite"
@@ -220,10 +177,15 @@ class MemoryStore:
         tables = {"skill": "skills", "episode": "episodes", "reflection": "reflections", "fact": "facts"}
         return {k: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for k, t in tables.items()}
 
-    def _vector(self, text: str) -> tuple[str | None, bytes | None]:
+    def change_token(self) -> tuple[int, int]:
+        """Changes whenever this or another connection wrote to the file."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes
+
+    def _vectors(self, texts: Sequence[str]) -> list[tuple[str | None, bytes | None]]:
+        """Each text's (model, float32 embedding) for its document; ``(None, None)`` without an embedder."""
         if self.embedder is None:
-            return None, None
-        return self.embedder.name, self.embedder.encode([text])[0].astype(np.float32).tobytes()
+            return [(None, None)] * len(texts)
+        return [(self.embedder.name, v.astype(np.float32).tobytes()) for v in self.embedder.encode(list(texts))]
 
     @staticmethod
     def _document(
@@ -262,7 +224,7 @@ class MemoryStore:
         else:
             name, examples = program["name"], _merged_examples([], new_examples)
         text = skill_text(name, steps, examples, description)
-        vector = self._vector(text)
+        vector = self._vectors([text])[0]
         now = time.time()
         with self.transaction() as db:
             row = db.execute("SELECT id, name, examples FROM skills WHERE program_key=?", (key,)).fetchone()
@@ -335,18 +297,8 @@ class MemoryStore:
         facts: Sequence[tuple[str, str, str]] = (),
     ) -> int:
         """Store an episode summary with its reflections and facts in one transaction; returns its id."""
-        outcome = "succeeded" if verified else "failed"
-        shown = ", ".join(str(c.get("name")) for c in calls[:12]) + (", ..." if len(calls) > 12 else "")
-        turns = metrics.get("turns", "?")
-        text = f"Episode '{instruction}' {outcome} ({reason}) in {turns} turns; calls: {shown or 'none'}"
-        texts = [text] + [f"Reflection on '{instruction}': {r}" for r in reflections]
-        texts += [f"{s} {p.replace('_', ' ')} {v}" for s, p, v in facts]
-        vectors: list[tuple[str | None, bytes | None]]
-        if self.embedder is not None:
-            encoded = self.embedder.encode(texts)
-            vectors = [(self.embedder.name, v.astype(np.float32).tobytes()) for v in encoded]
-        else:
-            vectors = [(None, None)] * len(texts)
+        texts = episode_texts(instruction, verified, reason, calls, metrics, reflections, facts)
+        vectors = self._vectors(texts)
         now = time.time()
         with self.transaction() as db:
             cur = db.execute(
@@ -393,125 +345,7 @@ class MemoryStore:
             raise ValueError(f"unknown memory kinds {unknown}; valid: {', '.join(KINDS)}")
         if not query.strip() or k <= 0:
             return []
-        if self.embedder is None:
-            return self._search_lexical(query, kinds, k)
-        return self._search_vectors(query, kinds, k)
-
-    def _search_lexical(self, query: str, kinds: Sequence[str], k: int) -> list[Hit]:
-        words = self._telling_words(query)
-        if not words:
-            return []
-        phrases = " OR ".join(f'text : "{w}"' for w in words)
-        match = f"({phrases}) AND ({' OR '.join(f'kind : {t}' for t in kinds)})"
-        rows = self.db.execute(
-            "SELECT d.kind, d.ref, d.text, bm25(documents_fts, 1.0, 0.0) AS rank FROM documents_fts "
-            "JOIN documents d ON d.id = documents_fts.rowid WHERE documents_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, k),
-        ).fetchall()
-        return [Hit(r["kind"], int(r["ref"]), r["text"], -float(r["rank"])) for r in rows]
-
-    def _telling_words(self, query: str) -> list[str]:
-        """The query's words without those in more than half of the documents.
-
-        FTS5's BM25 gives such a word an IDF of ~0 (it cannot change a score), yet ranking every row
-        that holds it dominates the cost of a search in a large memory; the rarest two always stay.
-        Document counts are cached until the file changes.
-        """
-        words = sorted(set(re.findall(r"\w+", query.lower())))
-        token = self._token()
-        if self._frequencies[0] != token:
-            self._frequencies = (token, {"": int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])})
-        frequency = self._frequencies[1]
-        total = frequency[""]
-        if len(words) <= 2 or total < 200:
-            return words
-        for w in words:
-            if w not in frequency:
-                sql = "SELECT count(*) FROM documents_fts WHERE documents_fts MATCH ?"
-                frequency[w] = int(self.db.execute(sql, (f'text : "{w}"',)).fetchone()[0])
-        telling = [w for w in words if frequency[w] <= total / 2]
-        return telling if len(telling) >= 2 else sorted(words, key=lambda w: frequency[w])[:2]
-
-    def _token(self) -> tuple[int, int]:
-        """Changes whenever this or another connection wrote to the file."""
-        return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes
-
-    def _query_vector(self, query: str) -> np.ndarray:
-        """The query's embedding (the last few are kept: one recall searches skills and notes with one query)."""
-        assert self.embedder is not None
-        vector = self._queries.get(query)
-        if vector is None:
-            vector = self._queries[query] = self.embedder.encode([query])[0]
-            while len(self._queries) > 8:
-                self._queries.pop(next(iter(self._queries)))
-        return vector
-
-    def _search_vectors(self, query: str, kinds: Sequence[str], k: int) -> list[Hit]:
-        assert self.embedder is not None
-        self._load_vectors()
-        q = self._query_vector(query)
-        scored: list[tuple[float, str, int]] = []
-        for kind in kinds:
-            matrix, refs = self._cache.vectors.get(kind), self._cache.refs.get(kind)
-            if matrix is None or refs is None or not len(refs):
-                continue
-            # einsum, not BLAS: OpenBLAS threads left spinning after a product slow the next query
-            # embedding (torch's threads) about threefold on a small machine; one pass costs < 1 ms at 10k.
-            scores = np.einsum("ij,j->i", matrix, q)
-            top = np.argpartition(-scores, min(k, len(scores)) - 1)[:k] if len(scores) > k else np.arange(len(scores))
-            scored += [(float(scores[i]), kind, int(refs[i])) for i in top]
-        scored.sort(key=lambda s: (-s[0], s[1], s[2]))
-        best = scored[:k]
-        texts = self._texts([(kind, ref) for _, kind, ref in best])
-        return [Hit(kind, ref, texts.get((kind, ref), ""), score) for score, kind, ref in best]
-
-    def _texts(self, keys: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        out = {}
-        for kind, ref in keys:
-            row = self.db.execute("SELECT text FROM documents WHERE kind=? AND ref=?", (kind, ref)).fetchone()
-            if row is not None:
-                out[(kind, ref)] = str(row[0])
-        return out
-
-    def _load_vectors(self) -> None:
-        """Embed documents that lack this model's vector, then (re)load the vectors if the file changed."""
-        assert self.embedder is not None
-        if self._token() == self._cache.token:
-            return
-        self._backfill()
-        token = self._token()
-        cache = _VectorCache(token)
-        for kind in KINDS:
-            rows = self.db.execute(
-                "SELECT ref, vector FROM documents WHERE kind=? AND model=? ORDER BY id", (kind, self.embedder.name)
-            ).fetchall()
-            if rows:
-                cache.refs[kind] = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                cache.vectors[kind] = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
-                    len(rows), -1
-                )
-        self._cache = cache
-
-    def _backfill(self) -> None:
-        assert self.embedder is not None
-        name, last = self.embedder.name, 0
-        while True:
-            rows = self.db.execute(
-                "SELECT id, text FROM documents WHERE (model IS NULL OR model != ?) AND id > ? ORDER BY id LIMIT ?",
-                (name, last, _BACKFILL_BATCH),
-            ).fetchall()
-            if not rows:
-                return
-            last = int(rows[-1]["id"])
-            vectors = self.embedder.encode([r["text"] for r in rows])
-            with self.transaction() as db:
-                db.executemany(
-                    "UPDATE documents SET model=?, vector=? WHERE id=? AND text=?",
-                    [
-                        (name, v.astype(np.float32).tobytes(), r["id"], r["text"])
-                        for r, v in zip(rows, vectors, strict=True)
-                    ],
-                )
+        return self._engine.search(query, kinds, k)
 
 
 _NOT_MEMORY = (
