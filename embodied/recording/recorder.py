@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 CAPTION_HEIGHT = 64
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 _STOP = object()
+WAKE_UP_S = 0.2  # the video writer rechecks its queue at least this often
 
 
 @dataclass
@@ -95,7 +96,13 @@ class Recorder:
     def _encode(self) -> None:
         assert self._writer is not None
         while True:
-            item = self._queue.get()
+            try:
+                # Timed: a Ctrl-C raised in the main thread inside Queue.put can lose the wake-up of
+                # an untimed get (threading.Condition.notify is not interrupt-safe); finish() would
+                # then wait for this thread forever.
+                item = self._queue.get(timeout=WAKE_UP_S)
+            except queue.Empty:
+                continue
             if item is _STOP:
                 return
             t = time.perf_counter()

@@ -64,3 +64,25 @@ def test_non_finite_numbers_are_written_as_strings_so_every_line_is_json(tmp_pat
     assert _strict_json(paths["episode"].read_text())["sim_time_s"] == "NaN"
     page = paths["report"].read_text()
     assert "NaN," not in page and "Infinity}" not in page
+
+
+def test_finish_does_not_hang_when_ctrl_c_cut_a_queue_wake_up_in_half(tmp_path):
+    """Ctrl-C raised inside ``Queue.put``'s ``notify`` (after a waiter's lock is released, before it
+    is removed from the waiter list) leaves a stale waiter that eats the next wake-up. Seen as
+    ``embodied run`` hanging forever in ``finish()`` after SIGTERM; simulated here exactly."""
+    import threading
+    import time
+
+    rec = Recorder(tmp_path, fps=10)
+    rec.on_step(_obs(10), {})
+    cond = rec._queue.not_empty
+    deadline = time.monotonic() + 5
+    while not cond._waiters and time.monotonic() < deadline:  # the writer is idle in get()
+        time.sleep(0.01)
+    with cond:
+        cond._waiters[0].release()  # the first half of notify(); the interrupt lands before the second
+    time.sleep(0.1)  # the writer wakes, finds nothing and waits again behind the stale waiter
+    finisher = threading.Thread(target=rec.finish, args=({"success": False},), daemon=True)
+    finisher.start()
+    finisher.join(timeout=10)
+    assert not finisher.is_alive(), "Recorder.finish() hung: the video writer never saw the stop"
