@@ -15,18 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from embodied.recording.tracing import Tracer
+from embodied.recording.tracing import Tracer, TracerWrapper
+from envs.base import tabletop_env
 from envs.scene_spec import WORKSPACE_X, WORKSPACE_Y
 
 MOVE_AFTER_STEPS = 8
 CLEARANCE = 0.09
 
 
-class Perturber:
+class Perturber(TracerWrapper):
     """Wraps a tracer; applies one disturbance of ``kind`` to ``env`` once."""
 
     def __init__(self, inner: Tracer, env: Any, kind: str, rng: np.random.Generator) -> None:
-        self.inner, self.env, self.kind, self.rng = inner, env.unwrapped, kind, rng
+        super().__init__(inner)
+        self.env, self.kind, self.rng = tabletop_env(env), kind, rng
         self.done = False
         self.applied: dict[str, Any] = {}
         self._countdown: int | None = None
@@ -34,7 +36,7 @@ class Perturber:
         self._last_object = ""
 
     def event(self, kind: str, **data: Any) -> None:
-        self.inner.event(kind, **data)
+        super().event(kind, **data)
         if self.done:
             return
         if self.kind == "knock_off" and kind == "tool_result" and data.get("name") == "place" and data.get("success"):
@@ -44,11 +46,8 @@ class Perturber:
             if self.kind == "move_target" and data.get("name") == "pick":
                 self._target, self._countdown = self._last_object, MOVE_AFTER_STEPS
 
-    def set_overlay(self, **fields: str) -> None:
-        self.inner.set_overlay(**fields)
-
     def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
-        self.inner.on_step(obs, info)
+        super().on_step(obs, info)
         if self._countdown is not None and not self.done:
             self._countdown -= 1
             if self._countdown <= 0 and self._target:

@@ -23,8 +23,8 @@ import numpy as np
 
 from embodied.errors import DependencyNotInstalled
 from embodied.evaluation.suites import EpisodeSpec
-from embodied.factory import ENV_IDS
-from envs.tasks.chains import CHAIN_LENGTH
+from embodied.factory import ENV_IDS, Episode, EpisodeConfig, build_episode
+from embodied.recording.tracing import Tracer, TracerWrapper
 from envs.validation import require_positive
 
 log = logging.getLogger(__name__)
@@ -51,61 +51,59 @@ class EvalOptions:
         require_positive(self, "timeout_s")
 
 
+EVAL_MODALITIES = ("rgb", "depth")  # what vision perception needs; no segmentation rendered
+
+
+def episode_config(spec: EpisodeSpec, options: EvalOptions) -> EpisodeConfig:
+    """The episode of ``spec`` run the ``options`` way: the env samples the task from the seed."""
+    return EpisodeConfig(
+        spec.family,
+        spec.seed,
+        spec.instruction,
+        options.planner,
+        options.llm,
+        options.perception,
+        max_steps=options.max_steps,
+        env=options.env,
+        modalities=EVAL_MODALITIES,
+        env_samples_task=True,
+        chain=spec.suite == "chains",  # a chain brings its own scene; the budget is per task
+        memory=options.memory,
+        embedder=options.embedder,
+    )
+
+
 def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[str, Any]:
     """Run one episode (in a worker) and return its result row."""
-    import gymnasium as gym
-
-    import envs  # noqa: F401  (registers the envs in this worker)
-    from embodied.agent.loop import Agent
     from embodied.evaluation.perturb import Perturber
-    from embodied.factory import EpisodeConfig, make_perceiver, make_planner, make_registry
-    from embodied.memory import Memory
     from embodied.recording.recorder import Recorder
-    from embodied.recording.tracing import NullTracer, Tracer
-    from perception.describe import describe
 
-    config = EpisodeConfig(spec.family, spec.seed, spec.instruction, options.planner, options.llm, options.perception)
-    env = gym.make(
-        ENV_IDS[options.env],
-        task="stack" if spec.suite == "chains" else spec.family,  # a chain brings its own scene
-        seed=spec.seed,
-        instruction=spec.instruction,
-        max_steps=options.max_steps * (CHAIN_LENGTH if spec.suite == "chains" else 1),  # the budget is per task
-        modalities=("rgb", "depth"),
-        terminate_on_success=False,  # the agent must verify and say done itself; success is judged at the end
-    )
-    folder = Path(out_dir) / "episodes" / spec.id.replace("/", "-")
-    recorder = Recorder(folder, video=options.video) if options.record else None
-    tracer: Tracer = recorder if recorder is not None else NullTracer()
-    perturber = None
-    if spec.perturbation:
-        perturber = Perturber(tracer, env, spec.perturbation, np.random.default_rng([spec.seed, 99]))
-        tracer = perturber
-    memory = Memory(options.memory, options.embedder) if options.memory else None
+    episode = build_episode(episode_config(spec, options))
+    recorder: Recorder | None = None
+    perturber: Perturber | None = None
     try:
-        agent = Agent(
-            make_planner(config),
-            make_registry(),
-            make_perceiver(options.perception, env),
-            describe,
-            memory=memory,
-            tracer=tracer,
-        )
-        if spec.suite == "chains":
-            row = _run_chain(agent, env, spec)
-        else:
-            result = agent.run(env, seed=spec.seed)
-            row = {**asdict(spec), **{k: v for k, v in asdict(result).items() if k != "stats"}}
-            row["control_steps"] = result.stats.get("control_steps", 0)
-            if memory is not None:
-                row["memory_skills_used"] = sorted(result.stats.get("memory", {}).get("skills_used", {}))
+        if options.record:
+            recorder = Recorder(Path(out_dir) / "episodes" / spec.id.replace("/", "-"), video=options.video)
+            episode.agent.tracer = recorder
+        if spec.perturbation:
+            rng = np.random.default_rng([spec.seed, 99])
+            perturber = Perturber(episode.agent.tracer, episode.env, spec.perturbation, rng)
+            episode.agent.tracer = perturber
+        row = _run_chain(episode.agent, episode.env, spec) if episode.config.chain else _run_one(episode, spec)
     finally:
-        env.close()
-        if memory is not None:
-            memory.close()
+        episode.close()
     row["perturbation_applied"] = perturber.applied if perturber else None
     if recorder is not None:
         row["report"] = str(recorder.finish(row)["report"])
+    return row
+
+
+def _run_one(episode: Episode, spec: EpisodeSpec) -> dict[str, Any]:
+    result = episode.run()
+    row = {**asdict(spec), **{k: v for k, v in asdict(result).items() if k != "stats"}}
+    row["control_steps"] = result.stats.get("control_steps", 0)
+    if episode.memory is not None:
+        row["memory_skills_used"] = sorted(result.stats.get("memory", {}).get("skills_used", {}))
     return row
 
 
@@ -142,21 +140,16 @@ def _run_chain(agent: Any, env: Any, spec: EpisodeSpec) -> dict[str, Any]:
     }
 
 
-class _LastStep:
-    """Tracer wrapper that remembers the latest observation (the next chain link starts from it)."""
+class _LastStep(TracerWrapper):
+    """Remembers the latest observation (the next chain link starts from it)."""
 
-    def __init__(self, inner: Any, obs: dict[str, Any], info: dict[str, Any]) -> None:
-        self.inner, self.obs, self.info = inner, obs, info
-
-    def event(self, kind: str, **data: Any) -> None:
-        self.inner.event(kind, **data)
-
-    def set_overlay(self, **fields: str) -> None:
-        self.inner.set_overlay(**fields)
+    def __init__(self, inner: Tracer, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        super().__init__(inner)
+        self.obs, self.info = obs, info
 
     def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
         self.obs, self.info = obs, info
-        self.inner.on_step(obs, info)
+        super().on_step(obs, info)
 
 
 def failed_row(spec: EpisodeSpec, reason: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Where the agent writes its trace: the :class:`Tracer` protocol and a tracer that records nothing."""
+"""Where the agent writes its trace: the :class:`Tracer` protocol, a tracer that records nothing,
+and :class:`TracerWrapper`, the base of tracers that add something to another one."""
 
 from __future__ import annotations
 
@@ -26,3 +27,19 @@ class NullTracer:
 
     def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
         return None
+
+
+class TracerWrapper:
+    """Forwards every call to ``inner``; a subclass overrides only what it adds (and calls ``super()``)."""
+
+    def __init__(self, inner: Tracer) -> None:
+        self.inner = inner
+
+    def event(self, kind: str, **data: Any) -> None:
+        self.inner.event(kind, **data)
+
+    def set_overlay(self, **fields: str) -> None:
+        self.inner.set_overlay(**fields)
+
+    def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
+        self.inner.on_step(obs, info)

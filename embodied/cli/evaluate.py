@@ -1,0 +1,112 @@
+"""``embodied eval``: a suite of seeded episodes in parallel, with a success-rate progress bar and reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from embodied.cli.console import console, fail_usage
+from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, open_memory
+from embodied.errors import EmbodiedError
+from embodied.evaluation.suites import SUITES
+
+if TYPE_CHECKING:
+    from embodied.evaluation.runner import EvalOptions
+    from embodied.evaluation.suites import EpisodeSpec
+
+
+def evaluate_cmd(
+    suite: Annotated[str, typer.Option(help=" | ".join(SUITES))] = "standard",
+    episodes: Annotated[int, typer.Option(min=1, help="seeds per task family")] = 10,
+    workers: Annotated[int, typer.Option(min=1, help="parallel worker processes")] = 2,
+    ray: Annotated[str | None, typer.Option(help="Ray cluster address, or `local` to start one here")] = None,
+    out: Annotated[Path, typer.Option(help="results folder (rerun into it to resume)")] = Path("eval"),
+    planner: Annotated[str, typer.Option(help="classical | llm | llm+p | auto")] = "auto",
+    llm: Annotated[str | None, typer.Option(help="openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
+    perception: Annotated[str, typer.Option(help="vision | ground_truth")] = "vision",
+    env: Annotated[EnvName, typer.Option(help="simulator backend")] = EnvName.tabletop,
+    families: Annotated[list[str] | None, typer.Option("--family", help="only these families (repeatable)")] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="seconds before an episode counts as hung")] = 600.0,
+    video: Annotated[bool, typer.Option("--video/--no-video", help="record every episode's video")] = False,
+    memory: Annotated[
+        Path | None, typer.Option("--memory", help="memory file the workers share (default: none, nothing learned)")
+    ] = None,
+    embedder: EmbedderOption = EmbedderName.auto,
+) -> None:
+    """Run a suite of seeded episodes in parallel; write results.jsonl, results.md and report.html."""
+    from embodied.evaluation.runner import EvalOptions
+    from embodied.evaluation.suites import build_suite
+    from embodied.factory import EpisodeConfig
+
+    try:
+        _check_families(families)
+        specs = build_suite(suite, episodes, tuple(families) if families else None)
+        EpisodeConfig("stack", 0, None, planner, llm, perception)  # validates the planner options
+        if memory is not None:
+            open_memory(memory, EmbedderName.lexical).close()  # fails here, not in every worker
+        options = EvalOptions(
+            planner,
+            llm,
+            perception,
+            env.value,
+            timeout_s=timeout,
+            video=video,
+            memory=str(memory) if memory else None,
+            embedder=embedder.value,
+        )
+    except (ValueError, EmbodiedError) as e:
+        fail_usage(str(e))
+    out.mkdir(parents=True, exist_ok=True)
+    console.print(f"[bold]suite[/] {suite}  [bold]episodes[/] {len(specs)}  [bold]workers[/] {ray or workers}")
+    rows = _evaluate_with_progress(specs, options, out, workers, ray)
+    _report(out, rows, specs, suite)
+
+
+def _check_families(families: list[str] | None) -> None:
+    from envs.tasks import FAMILIES
+
+    unknown = sorted(set(families or ()) - set(FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; valid: {', '.join(sorted(FAMILIES))}")
+
+
+def _evaluate_with_progress(
+    specs: list[EpisodeSpec], options: EvalOptions, out: Path, workers: int, ray: str | None
+) -> list[dict[str, Any]]:
+    """Every row of ``out/results.jsonl``, old and new, with a bar showing the running success rate."""
+    from embodied.evaluation.runner import evaluate
+
+    wins, seen = [0], [0]
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("starting", total=len(specs))
+
+        def on_result(row: dict[str, Any]) -> None:
+            seen[0] += 1
+            wins[0] += bool(row["success"])
+            progress.update(bar, advance=1, description=f"success {100 * wins[0] / seen[0]:.0f}%")
+
+        rows = evaluate(specs, options, out, workers, ray, on_result)
+        progress.update(bar, completed=len(specs))
+    return rows
+
+
+def _report(out: Path, rows: list[dict[str, Any]], specs: list[EpisodeSpec], suite: str) -> None:
+    """Write results.md and report.html for this suite's rows and print where they are."""
+    from embodied.evaluation.results_report import summarise, write_reports
+
+    wanted = {s.id for s in specs}
+    rows = [r for r in rows if r["id"] in wanted]
+    md, report = write_reports(out, rows, f"{suite} suite: {len(rows)} episodes")
+    total = summarise(rows)["all"]
+    console.print(f"success {100 * total['success_rate']:.1f}% of {total['episodes']} episodes")
+    console.print(f" results  {md}", soft_wrap=True, highlight=False)
+    console.print(f" report   {report}", soft_wrap=True, highlight=False)
