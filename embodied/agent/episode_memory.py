@@ -8,6 +8,12 @@ planner asks memory something (:meth:`EpisodeMemory.steer`), around each tool ca
 ends (:meth:`EpisodeMemory.learn`). It writes the ``memory_query``, ``memory_recall``,
 ``memory_error`` and ``memory_update`` trace events. Without a memory it recalls nothing
 (the episode runs with the registry's skills alone) and the agent does not call ``learn``.
+
+It is the episode's error boundary around memory: the memory raises only
+:class:`~embodied.errors.EmbodiedError` (:class:`~embodied.errors.MemoryStoreError` for the file),
+and the first one, whether met at the first recall or when learning at the end, turns memory off
+for the rest of the episode: one warning in the log, one ``memory_error`` trace event, and the
+episode goes on with the registry's skills to its normal end and result.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class EpisodeMemory:
         self.failed_turns: set[int] = set()
         self.objects: set[str] = set()
         self.subgoals: list[SubgoalRecord] = []
+        self.error: str | None = None  # why memory was turned off for the rest of the episode
+        self._turn = 0
 
     @property
     def recalled(self) -> Recall:
@@ -58,15 +66,17 @@ class EpisodeMemory:
         """Note the objects in view; query memory with the planner's last ``memory_query`` and the
         instruction (unless that query was already asked), and offer the composites it returns."""
         self.objects.update(scene.names)
+        self._turn = turn
         query = f"{self.query} | {self.instruction}" if self.query else self.instruction
         if self.memory is None or (self._recall is not None and self._recall.query == query):
             return
         try:
-            self._recall = self.memory.recall(query, self.skills)
+            recall = self.memory.recall(query, self.skills)
+            composites = SkillRegistry(as_skill(p, self.skills) for p in recall.programs)
         except EmbodiedError as e:
-            self.tracer.event("memory_error", turn=turn, error=str(e))
-            self._recall = Recall(query)
-        self.composites = SkillRegistry(as_skill(p, self.skills) for p in self._recall.programs)
+            self._turn_off(e)
+            return
+        self._recall, self.composites = recall, composites
         self.tracer.event(
             "memory_recall",
             turn=turn,
@@ -118,8 +128,10 @@ class EpisodeMemory:
         metrics: dict[str, Any],
     ) -> dict[str, Any]:
         """Tell memory how the episode went (``scene``: the last perceived); returns what changed (for the
-        trace). Only with a memory. A memory failure is reported, never fatal."""
-        assert self.memory is not None, "learn() needs a memory"
+        trace). Only for an agent with a memory. A memory failure is reported, never fatal; after one
+        earlier in the episode nothing is stored, and what is returned says why."""
+        if self.memory is None:
+            return {"skills_used": {}, "error": f"memory was off for this episode: {self.error or 'none given'}"}
         record = EpisodeRecord(
             instruction=self.instruction,
             verified=verified,
@@ -135,12 +147,19 @@ class EpisodeMemory:
         try:
             learned = self.memory.learn(record, self.skills)
         except EmbodiedError as e:
+            self._turn_off(e, "the episode was not stored in memory")
             learned = {"skills_used": {}, "error": str(e)}
-            log.warning("the episode was not stored in memory: %s", e)
         except KeyboardInterrupt:  # the episode's own result and recording still finish; SQLite rolls back
             learned = {"skills_used": {}, "error": "interrupted while storing the episode in memory"}
         self.tracer.event("memory_update", **learned)
         return learned
+
+    def _turn_off(self, error: EmbodiedError, what: str = "memory is off for the rest of this episode") -> None:
+        """The memory failed: log it once, trace it, and ask nothing more of it this episode (what it
+        returned before stays: composites already offered are programs held here, not in the file)."""
+        self.error, self.memory = str(error), None
+        log.warning("%s: %s", what, error)
+        self.tracer.event("memory_error", turn=self._turn, error=self.error)
 
 
 def _last_seen(scene: SceneGraph) -> tuple[tuple[str, str, str], ...]:

@@ -7,9 +7,14 @@ results, framework feedback, the observation and the available skills), asks the
 verifies every subgoal it just worked on from fresh perception. A subgoal that does not hold is
 marked failed and a short reflection is kept for the next prompts. Budgets on turns, skill calls,
 simulated time and wall time (:class:`~embodied.agent.budgets.Budgets`) end an episode cleanly with
-the reason. What an episode does with the persistent memory (recall, composite skills offered as
-tools, learning at the end) is :class:`~embodied.agent.episode_memory.EpisodeMemory`'s. Every step
-of this is a trace event, so what the agent saw, thought and did stays readable afterwards.
+the reason. A planner's "done" is never taken on its word: it is checked from perception against
+the planner's goal atoms or, when it gave none, a goal grounded from the instruction
+(:func:`~embodied.planners.grounding.parse_instruction`); when no goal can be grounded the episode
+ends unverified, and memory learns no composite from an unverified episode (only from the subgoals
+it verified from perception). What an episode does with the persistent memory (recall, composite
+skills offered as tools, learning at the end) is
+:class:`~embodied.agent.episode_memory.EpisodeMemory`'s. Every step of this is a trace event, so
+what the agent saw, thought and did stays readable afterwards.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from typing import Any
 from embodied.agent.budgets import Budgets
 from embodied.agent.episode_memory import EpisodeMemory
 from embodied.core.decision import Atom, Context, Decision, Planner, Subgoal, ToolOutcome
+from embodied.core.text import short
 from embodied.core.verification import atom_holds, format_atom, unmet
 from embodied.errors import EmbodiedError
 from embodied.interrupts import interrupts_latched, raise_if_interrupted
 from embodied.memory.agent_memory import Memory
+from embodied.planners.grounding import parse_instruction
 from embodied.recording.tracing import NullTracer, Tracer
 from embodied.skills.registry import SkillRegistry
 from perception.scene_graph import Perceiver, SceneGraph
@@ -34,6 +41,8 @@ from policies.driver import EnvDriver
 __all__ = ["Agent", "Budgets", "EpisodeResult"]
 
 log = logging.getLogger(__name__)
+
+UNCHECKED_DONE = "the planner declared the task done, but no goal could be grounded from the instruction to check it"
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,7 @@ class _Episode:
     reflections: list[str] = field(default_factory=list)
     feedback: list[str] = field(default_factory=list)
     goal: tuple[Atom, ...] = ()
+    goal_from_instruction: bool = False  # the goal was grounded by the agent, not given by the planner
     verified: bool = False
     reason: str = ""
     sim0: float = 0.0
@@ -256,15 +266,15 @@ class Agent:
         self.tracer.event("reflection", turn=ep.turns, text=text)
 
     def _check_done(self, ep: _Episode, decision: Decision) -> str:
-        if not ep.goal:
-            ep.verified = True
-            return "the planner declared the task done"
         scene = ep.driver.perceive()
+        unchecked = self._ground_goal(ep, scene)
+        if unchecked is not None:
+            return f"{UNCHECKED_DONE} ({unchecked}); the episode ends unverified"
         missing = unmet(scene, ep.goal)
         self.tracer.event(
             "verification",
             turn=ep.turns,
-            subgoal="final goal",
+            subgoal="final goal (grounded from the instruction)" if ep.goal_from_instruction else "final goal",
             holds=not missing,
             missing=[format_atom(a) for a in missing],
         )
@@ -274,13 +284,29 @@ class Agent:
         ep.verified = True
         return "goal verified from perception"
 
+    def _ground_goal(self, ep: _Episode, scene: SceneGraph) -> str | None:
+        """Without the planner's goal atoms, ground a goal from the instruction in ``scene``; returns why
+        none could be (None: ``ep.goal`` is set)."""
+        if ep.goal:
+            return None
+        try:
+            goal = parse_instruction(ep.instruction, scene)
+        except EmbodiedError as e:
+            return str(e)
+        if not goal:
+            return f"{short(ep.instruction)} grounds to no goal in the perceived scene"
+        ep.goal, ep.goal_from_instruction = goal, True
+        return None
+
     def _env_end_reason(self, ep: _Episode) -> str:
         info = ep.driver.info
         if info.get("physics_error"):
             return f"simulation ended: {info['physics_error']}"
         if info.get("success"):
-            ep.verified = not unmet(ep.driver.perceive(), ep.goal) if ep.goal else True
-            return "task completed"
+            scene = ep.driver.perceive()
+            unchecked = self._ground_goal(ep, scene)
+            ep.verified = unchecked is None and not unmet(scene, ep.goal)
+            return "task completed" if unchecked is None else f"task completed by the env's own check ({unchecked})"
         return "the env truncated the episode (max_steps)"
 
     def _budget_reason(self, ep: _Episode) -> str | None:

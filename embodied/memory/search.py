@@ -5,8 +5,9 @@ row (its text, and the embedding of that text when an embedder is configured) an
 to one engine:
 
 - :class:`VectorSearch`, when an embedder is given: cosine similarity of the query's embedding
-  with the documents'. Documents that lack this model's vector are embedded first (a backfill);
-  the vectors are cached per process and reloaded only when the file changed.
+  with the documents'. Documents that lack this model's vector are embedded first (a backfill,
+  stored in the file; in a file opened read-only, kept in this process only); the vectors are
+  cached per process and reloaded only when the file changed.
 - :class:`LexicalSearch`, else: BM25 over the FTS5 index of the same texts.
 
 Both read the file through :class:`DocumentFile` (the store's connection, its change token and
@@ -98,6 +99,11 @@ class DocumentFile(Protocol):
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction: all of it lands, or none of it."""
+        ...
+
+    @property
+    def read_only(self) -> str | None:
+        """Why the file can only be read (None: it can be written)."""
         ...
 
 
@@ -205,18 +211,33 @@ class VectorSearch:
         """Embed documents that lack this model's vector, then (re)load the vectors if the file changed."""
         if self.file.change_token() == self._cache.token:
             return
-        self._backfill()
+        if not self.file.read_only:
+            self._backfill()
         cache = _VectorCache(self.file.change_token())
         for kind in KINDS:
             rows = self.file.db.execute(
                 "SELECT ref, vector FROM documents WHERE kind=? AND model=? ORDER BY id", (kind, self.embedder.name)
             ).fetchall()
-            if rows:
-                cache.refs[kind] = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                cache.vectors[kind] = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(
-                    len(rows), -1
-                )
+            refs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            blob = b"".join(r[1] for r in rows)
+            vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(rows), -1) if rows else np.zeros((0, 0))
+            if self.file.read_only:  # the file cannot keep the missing vectors: this process does
+                refs, vectors = self._with_unstored(kind, refs, vectors)
+            if len(refs):
+                cache.refs[kind], cache.vectors[kind] = refs, vectors
         self._cache = cache
+
+    def _with_unstored(self, kind: str, refs: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``refs`` and ``vectors`` and, after them, those of the documents of ``kind`` that lack this model's."""
+        rows = self.file.db.execute(
+            "SELECT ref, text FROM documents WHERE kind=? AND (model IS NULL OR model != ?) ORDER BY id",
+            (kind, self.embedder.name),
+        ).fetchall()
+        if not rows:
+            return refs, vectors
+        more = np.asarray(self.embedder.encode([r["text"] for r in rows]), dtype=np.float32)
+        extra_refs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return np.concatenate([refs, extra_refs]), (np.concatenate([vectors, more]) if len(refs) else more)
 
     def _backfill(self) -> None:
         name, last = self.embedder.name, 0

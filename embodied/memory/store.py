@@ -10,16 +10,20 @@ from several processes queue on SQLite's lock (``busy_timeout``) instead of losi
 The store is the plumbing (connection, WAL, lock retries, migrations from
 :mod:`embodied.memory.migrations`) and the rows; searching the documents is
 :mod:`embodied.memory.search`'s: by cosine similarity of embeddings when an embedder is given,
-else by BM25 over an FTS5 index of the same texts.
+else by BM25 over an FTS5 index of the same texts. Which files are ours, opening a file that
+cannot be written read-only, and turning every SQLite error into
+:class:`~embodied.errors.MemoryStoreError` (the store's one error boundary: each public method
+is :func:`~embodied.memory.sqlite_file.guarded`) are :mod:`embodied.memory.sqlite_file`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +35,19 @@ from embodied.errors import MemoryStoreError
 from embodied.memory.embedding import Embedder
 from embodied.memory.migrations import MIGRATIONS, SCHEMA_VERSION
 from embodied.memory.search import KINDS, Hit, LexicalSearch, SearchEngine, VectorSearch, episode_texts, skill_text
+from embodied.memory.sqlite_file import (
+    APPLICATION_ID,
+    connect,
+    guarded,
+    read_only_error,
+    read_only_reason,
+    refuse_foreign_file,
+    refuse_foreign_schema,
+    retry_locked,
+    store_error,
+)
 
-__all__ = ["KINDS", "MAX_EXAMPLES", "Hit", "MemoryStore", "StoredSkill", "skill_text"]
+__all__ = ["APPLICATION_ID", "KINDS", "MAX_EXAMPLES", "Hit", "MemoryStore", "StoredSkill", "skill_text"]
 
 log = logging.getLogger(__name__)
 
@@ -61,62 +76,56 @@ class StoredSkill:
 class MemoryStore:
     """One memory file (created with its folders if missing). See the module docstring.
 
+    Every public method raises :class:`~embodied.errors.MemoryStoreError` (and nothing from SQLite)
+    when the file cannot be opened, read or written.
+
     Args:
         path: the SQLite file.
         embedder: the model that embeds documents (None: lexical search only).
         timeout_s: how long a write waits for another process's write before failing.
+
+    Attributes:
+        read_only: why the file was opened read-only (None: it is writable). Reading and searching
+            work; every write raises :class:`~embodied.errors.MemoryStoreError` saying so.
     """
 
     def __init__(self, path: str | Path, embedder: Embedder | None = None, timeout_s: float = 30.0) -> None:
         self.path = Path(path).expanduser()
         self.embedder = embedder
+        self.timeout_s = timeout_s
         self._writes = 0
         self._engine: SearchEngine = LexicalSearch(self) if embedder is None else VectorSearch(self, embedder)
         if self.path.is_dir():
             raise MemoryStoreError(
                 f"memory path {self.path} is a folder; give a file path such as {self.path}/memory.sqlite"
             )
-        _refuse_foreign_file(self.path)
+        refuse_foreign_file(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        except (OSError, sqlite3.Error) as e:
-            raise MemoryStoreError(f"cannot open the memory file {self.path}: {e}") from e
-        self.db.row_factory = sqlite3.Row
+            self.read_only = read_only_reason(self.path)
+            self.db = connect(self.path, timeout_s, read_only=self.read_only is not None)
+        except OSError as e:
+            raise MemoryStoreError(f"cannot open the memory file {self.path}: {e.strerror or e}") from e
+        except sqlite3.Error as e:
+            raise store_error(self.path, e, "open", timeout_s) from e
         try:
+            refuse_foreign_schema(self.db, self.path)  # before anything is written to the file
             self._configure(timeout_s)
             self._migrate()
-        except sqlite3.OperationalError as e:
+        except sqlite3.Error as e:
             self.db.close()
-            raise MemoryStoreError(f"cannot open the memory file {self.path}: {e} (after {timeout_s:.0f} s)") from e
-        except sqlite3.DatabaseError as e:
-            self.db.close()
-            raise MemoryStoreError(_NOT_MEMORY.format(path=self.path, why=e)) from e
+            raise store_error(self.path, e, "open", timeout_s) from e
         except MemoryStoreError:
             self.db.close()
             raise
 
     def _configure(self, timeout_s: float) -> None:
-        mode = self._retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0], timeout_s)
-        if str(mode).lower() != "wal":
-            log.warning("%s: SQLite refused WAL mode (%s); concurrent use is slower", self.path, mode)
-        self.db.execute("PRAGMA synchronous=FULL")
+        if not self.read_only:  # the journal mode is the file's: a reader cannot change it
+            mode = retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0], timeout_s)
+            if str(mode).lower() != "wal":
+                log.warning("%s: SQLite refused WAL mode (%s); concurrent use is slower", self.path, mode)
+            self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
         self.db.execute("PRAGMA foreign_keys=ON")
-
-    @staticmethod
-    def _retry_locked(action: Callable[[], Any], timeout_s: float) -> Any:
-        """Run ``action``, retrying while another process holds the lock (switching a new file to WAL
-        fails at once instead of waiting on SQLite's busy timeout when two processes open it together)."""
-        deadline, pause = time.monotonic() + timeout_s, 0.01
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.25)
 
     def _migrate(self) -> None:
         version = self.schema_version
@@ -127,8 +136,13 @@ class MemoryStore:
                 f"{self.path} was written by a newer embodied (schema {version}; this one reads up to "
                 f"{SCHEMA_VERSION}): upgrade embodied or use another --memory file"
             )
+        if self.read_only:
+            needs = "holds no memory yet" if version == 0 else f"needs its schema upgraded from version {version}"
+            raise read_only_error(self.path, f"{self.read_only}, and it {needs}", "initialise")
         with self.transaction() as db:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])  # another process may have migrated
+            if version == 0:
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
                     db.execute(statement)
@@ -137,6 +151,7 @@ class MemoryStore:
 
     # ------------------------------------------------------------------ plumbing
     @property
+    @guarded("read")
     def schema_version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -152,31 +167,42 @@ class MemoryStore:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``): all of it lands, or none of it."""
+        if self.read_only:
+            raise read_only_error(self.path, self.read_only)
         try:
             self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            raise MemoryStoreError(f"cannot write the memory file {self.path}: {e}") from e
+        except sqlite3.Error as e:
+            raise store_error(self.path, e, "write", self.timeout_s) from e
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.db.execute("COMMIT")
         except sqlite3.Error as e:
-            self.db.execute("ROLLBACK")
-            raise MemoryStoreError(f"cannot write the memory file {self.path}: {e}") from e
+            self._rollback()
+            raise store_error(self.path, e, "write", self.timeout_s) from e
         self._writes += 1
 
+    def _rollback(self) -> None:
+        """Undo the open transaction (SQLite may already have, after a damaged page or a full disk)."""
+        with contextlib.suppress(sqlite3.Error):
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+
+    @guarded("check")
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` (``"ok"`` for a sound file)."""
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])
 
+    @guarded("read")
     def counts(self) -> dict[str, int]:
         """Rows per kind (skills, episodes, reflections, facts)."""
         tables = {"skill": "skills", "episode": "episodes", "reflection": "reflections", "fact": "facts"}
         return {k: int(self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for k, t in tables.items()}
 
+    @guarded("read")
     def change_token(self) -> tuple[int, int]:
         """Changes whenever this or another connection wrote to the file."""
         return int(self.db.execute("PRAGMA data_version").fetchone()[0]), self._writes
@@ -199,6 +225,7 @@ class MemoryStore:
         )
 
     # ------------------------------------------------------------------ skills
+    @guarded("write")
     def put_skill(
         self,
         program: dict[str, Any],
@@ -212,9 +239,10 @@ class MemoryStore:
     ) -> tuple[str, bool]:
         """Store a composite skill, or merge it into the stored one with the same ``key`` (same steps).
 
-        A merge adds ``example`` (and ``examples``) to the skill's instructions and counts the success
-        (``counts=(successes, failures)`` adds those instead, as an import does); a new skill whose name
-        is taken by different steps gets a numbered name. Returns ``(name, created)``.
+        A merge adds ``example`` (and ``examples``) to the skill's instructions and counts the success.
+        ``counts=(successes, failures)`` is an import's: a new skill starts with them, and a merge keeps
+        the larger of each stored and imported count, so importing the same export again changes nothing.
+        A new skill whose name is taken by different steps gets a numbered name. Returns ``(name, created)``.
         """
         new_examples = [*examples, *([example] if example else [])]
         existing = self.db.execute("SELECT name, examples FROM skills WHERE program_key=?", (key,)).fetchone()
@@ -231,8 +259,10 @@ class MemoryStore:
             added = counts if counts is not None else (1 if success else 0, 1 if success is False else 0)
             if row is not None:
                 merged = _merged_examples(json.loads(row["examples"]), new_examples)
+                combine = "max({0}, ?)" if counts is not None else "{0}+?"
                 db.execute(
-                    "UPDATE skills SET examples=?, successes=successes+?, failures=failures+?, updated=? WHERE id=?",
+                    f"UPDATE skills SET examples=?, successes={combine.format('successes')}, "
+                    f"failures={combine.format('failures')}, updated=? WHERE id=?",
                     (json.dumps(merged), *added, now, row["id"]),
                 )
                 new_text = skill_text(row["name"], steps, merged, description)
@@ -249,21 +279,25 @@ class MemoryStore:
             self._document(db, "skill", int(cur.lastrowid or 0), new_text, vector if new_text == text else (None, None))
             return name, True
 
+    @guarded("write")
     def record_skill_use(self, name: str, success: bool) -> None:
         """Count one more success or failure of the skill called ``name`` (no-op if it was removed)."""
         column = "successes" if success else "failures"
         with self.transaction() as db:
             db.execute(f"UPDATE skills SET {column}={column}+1, updated=? WHERE name=?", (time.time(), name))
 
+    @guarded("read")
     def skill_name(self, key: str) -> str | None:
         """The name of the stored skill whose steps have this ``key``, if any."""
         row = self.db.execute("SELECT name FROM skills WHERE program_key=?", (key,)).fetchone()
         return str(row[0]) if row is not None else None
 
+    @guarded("read")
     def skill(self, name: str) -> StoredSkill | None:
         row = self.db.execute("SELECT * FROM skills WHERE name=?", (name,)).fetchone()
         return _stored_skill(row) if row is not None else None
 
+    @guarded("read")
     def skills(self, ids: Sequence[int] | None = None) -> list[StoredSkill]:
         """All skills (by name), or those with the given row ids (in that order)."""
         if ids is None:
@@ -274,6 +308,7 @@ class MemoryStore:
         }
         return [_stored_skill(rows[i]) for i in ids if i in rows]
 
+    @guarded("write")
     def remove_skill(self, name: str) -> bool:
         """Delete the skill called ``name``; False if there is none."""
         with self.transaction() as db:
@@ -285,6 +320,7 @@ class MemoryStore:
             return True
 
     # ------------------------------------------------------------------ episodes, reflections, facts
+    @guarded("write")
     def add_episode(
         self,
         instruction: str,
@@ -332,12 +368,14 @@ class MemoryStore:
                 self._document(db, "fact", int(ref), texts[j], vectors[j])
         return episode
 
+    @guarded("read")
     def episodes(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest episode summaries, newest first."""
         rows = self.db.execute("SELECT * FROM episodes ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [{**dict(r), "calls": json.loads(r["calls"]), "metrics": json.loads(r["metrics"])} for r in rows]
 
     # ------------------------------------------------------------------ search
+    @guarded("search")
     def search(self, query: str, kinds: Sequence[str] = KINDS, k: int = 5) -> list[Hit]:
         """The ``k`` documents of ``kinds`` closest to ``query``, best first."""
         unknown = sorted(set(kinds) - set(KINDS))
@@ -346,28 +384,6 @@ class MemoryStore:
         if not query.strip() or k <= 0:
             return []
         return self._engine.search(query, kinds, k)
-
-
-_NOT_MEMORY = (
-    "{path} is not a usable embodied memory file ({why}); it was left untouched: choose another file with --memory PATH"
-)
-_SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _refuse_foreign_file(path: Path) -> None:
-    """A file that exists, is not empty and is not SQLite is someone else's: never open (and rewrite) it.
-
-    SQLite itself refuses most such files, but takes a one-byte file for an empty database.
-    """
-    try:
-        with path.open("rb") as f:
-            head = f.read(len(_SQLITE_HEADER))
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise MemoryStoreError(f"cannot read the memory file {path}: {e.strerror or e}") from e
-    if head and head != _SQLITE_HEADER:
-        raise MemoryStoreError(_NOT_MEMORY.format(path=path, why="no SQLite header"))
 
 
 def _merged_examples(examples: list[str], new: Sequence[str]) -> list[str]:

@@ -3,8 +3,13 @@
 The file is ``{"format": "embodied-skills", "version": 1, "skills": [{name, description,
 parameters, steps, examples, successes, failures}, ...]}``, indented, one skill per entry, so it
 can be read, reviewed and edited by hand. An import validates every skill against the registered
-skills before storing it: a skill that does not fit is rejected with the reason and the others
-still land; a skill with the same steps as a stored one is merged into it.
+skills before storing it: a skill that does not fit (or whose counts are not whole numbers from 0
+to SQLite's largest integer) is rejected with the reason and the others still land; a skill with
+the same steps as a stored one is merged into it, keeping the larger of each count, so importing
+the same file again changes nothing. A file that is not JSON, not an export or nested deeper
+than :data:`MAX_DEPTH` is refused as a whole. An import raises only
+:class:`~embodied.errors.ProgramError` (the file) and :class:`~embodied.errors.MemoryStoreError`
+(the memory file).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embodied.core.text import short
 from embodied.errors import ProgramError
 from embodied.memory.composite import Program, validate
 from embodied.memory.store import MemoryStore
@@ -21,6 +27,8 @@ from embodied.skills.registry import SkillRegistry
 
 FORMAT = "embodied-skills"
 VERSION = 1
+MAX_DEPTH = 32  # JSON nesting an export may have (one holds about 7: skills, skill, parameters, ...)
+MAX_COUNT = 2**63 - 1  # SQLite's largest integer
 
 
 @dataclass
@@ -65,6 +73,11 @@ def read_skills_file(path: str | Path) -> list[dict[str, Any]]:
         raise ProgramError(f"cannot read {path}: {e.strerror or e}") from e
     except ValueError as e:
         raise ProgramError(f"{path} is not JSON: {e}") from e
+    except RecursionError:
+        raise ProgramError(_too_deep(path, "thousands of")) from None
+    depth = _depth(document)
+    if depth > MAX_DEPTH:
+        raise ProgramError(_too_deep(path, str(depth)))
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ProgramError(f'{path} is not an embodied skills file (it needs "format": "{FORMAT}")')
     if document.get("version") != VERSION:
@@ -83,7 +96,7 @@ def import_skills(store: MemoryStore, path: str | Path, registry: SkillRegistry)
         try:
             program = Program.from_json(entry)
             validate(program, registry)
-            examples = [str(e) for e in entry.get("examples", []) if isinstance(e, str)]
+            examples = _examples(entry)
             counts = (_count(entry, "successes"), _count(entry, "failures"))
         except ProgramError as e:
             report.rejected.append((label, str(e)))
@@ -97,6 +110,32 @@ def import_skills(store: MemoryStore, path: str | Path, registry: SkillRegistry)
 
 def _count(entry: dict[str, Any], key: str) -> int:
     value = entry.get(key, 0)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ProgramError(f"{key} must be a whole number >= 0, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise ProgramError(f"{key} must be a whole number from 0 to {MAX_COUNT}, got {short(value)}")
     return value
+
+
+def _examples(entry: dict[str, Any]) -> list[str]:
+    value = entry.get("examples", [])
+    if not isinstance(value, list) or not all(isinstance(e, str) for e in value):
+        raise ProgramError(f"examples must be a list of instructions (strings), got {short(value)}")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _too_deep(path: str | Path, depth: str) -> str:
+    return (
+        f"{path} holds JSON nested {depth} levels deep; an embodied skills file has at most {MAX_DEPTH} levels "
+        "(export the skills again with `embodied skills export`)"
+    )

@@ -318,3 +318,18 @@ def test_a_placement_verified_before_the_budget_ran_out_is_reused_next_episode(m
     assert second.success and second.verified
     assert sub["skill"] in _events(tracer, "memory_recall")[0]["skills"]
     assert [d["name"] for d in _events(tracer, "tool_call")] == [sub["skill"]]
+
+
+def test_a_done_that_perception_does_not_confirm_teaches_no_skill(make_env, tmp_path):
+    """A model picked, placed on the wrong spot and said done, without goal atoms: nothing may be learned."""
+    path = tmp_path / "memory.sqlite"
+    orange = {"object": "orange block"}
+    wrong = Decision(tool_calls=(ToolCall("pick", orange), ToolCall("place", {**orange, "target": "right side"})))
+    planner = ScriptedPlanner([wrong, Decision(thoughts="done", done=True)])
+    result, tracer = _run(make_env, path, "stack", 3, planner, Budgets(max_turns=3))
+    assert not result.success and not result.verified
+    update = _events(tracer, "memory_update")[0]
+    assert "skill" not in update and "subgoal_skills" not in update
+    with Memory(path, embedder="lexical") as memory:
+        assert memory.store.counts()["skill"] == 0
+        assert [e["verified"] for e in memory.store.episodes()] == [0]  # remembered as a failure

@@ -109,6 +109,39 @@ def test_premature_done_is_checked_against_perception(make_env):
     assert any("Not done yet" in f for f in planner.contexts[1].feedback)
 
 
+def _pick_and_place(target):
+    orange = {"object": "orange block"}
+    return Decision(tool_calls=(ToolCall("pick", orange), ToolCall("place", {**orange, "target": target})))
+
+
+def test_done_without_goal_atoms_is_checked_against_a_goal_grounded_from_the_instruction(make_env):
+    env = make_env(task="stack", seed=3, modalities=(), terminate_on_success=False)
+    planner = ScriptedPlanner([_pick_and_place("right side"), Decision(thoughts="done!", done=True)])
+    tracer = ListTracer()
+    result = _agent(env, planner, Budgets(max_turns=3), tracer).run(env, seed=3)
+    assert not result.success and not result.verified, result
+    assert result.goal_atoms == (("on", "orange block", "small yellow block"),)
+    final = [d for k, d in tracer.events if k == "verification"][-1]
+    assert final["holds"] is False and final["missing"] == ["on(orange block, small yellow block)"]
+    assert any("Not done yet" in f for f in planner.contexts[2].feedback)
+
+
+def test_done_without_goal_atoms_is_verified_when_the_grounded_goal_holds(make_env):
+    env = make_env(task="stack", seed=3, modalities=(), terminate_on_success=False)
+    planner = ScriptedPlanner([_pick_and_place("small yellow block"), Decision(done=True)])
+    result = _agent(env, planner, Budgets(max_turns=3)).run(env, seed=3)
+    assert result.success and result.verified and result.reason == "goal verified from perception", result
+
+
+def test_done_that_nothing_can_check_ends_the_episode_unverified(make_env):
+    env = make_env(task="stack", seed=3, modalities=(), terminate_on_success=False)
+    planner = ScriptedPlanner([Decision(tool_calls=(ToolCall("look"),)), Decision(done=True)])
+    result = _agent(env, planner, Budgets(max_turns=5)).run(env, instruction="make the table look nice", seed=3)
+    assert not result.verified and result.turns == 2 and result.goal_atoms == ()
+    assert result.reason.startswith("the planner declared the task done, but no goal could be grounded")
+    assert "make the table look nice" in result.reason
+
+
 def test_ununderstood_instruction_suggests_an_llm(make_env):
     env = make_env(task="stack", seed=3, modalities=())
     result = _agent(env, ClassicalPlanner()).run(env, instruction="make me a sandwich", seed=3)
