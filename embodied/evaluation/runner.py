@@ -5,6 +5,10 @@ is given), so a crash or a hang costs that episode only: it is recorded as faile
 reason and the evaluation goes on. Results are appended and flushed as episodes finish; a rerun
 into the same folder skips the episodes already there (resumable). The same seeds give the same
 results on either backend.
+
+A local worker dies with its parent (:mod:`~embodied.evaluation.lifeline`), and the folder is
+locked while a run goes on (:mod:`~embodied.evaluation.folder_lock`): a killed evaluation leaves
+nothing running, and a second one into the same folder is refused instead of racing the first.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from embodied.errors import DependencyNotInstalled
+from embodied.evaluation.folder_lock import FolderLock, WorkerHold
+from embodied.evaluation.lifeline import Lifeline, ParentWatch, tie_to_parent
 from embodied.evaluation.suites import EpisodeSpec
 from embodied.factory import ENV_IDS, Episode, EpisodeConfig, build_episode
 from embodied.recording.tracing import Tracer, TracerWrapper
@@ -167,7 +173,11 @@ def failed_row(spec: EpisodeSpec, reason: str) -> dict[str, Any]:
     }
 
 
-def _worker(spec: EpisodeSpec, options: EvalOptions, out_dir: str, results: Any) -> None:
+def _worker(
+    spec: EpisodeSpec, options: EvalOptions, out_dir: str, results: Any, lifeline: Lifeline, _hold: WorkerHold | None
+) -> None:
+    """A spawned worker's body; ``_hold`` keeps the results folder locked until this process is gone."""
+    tie_to_parent(lifeline)  # before anything else: no episode may outlive the evaluation
     try:
         results.put(run_episode(spec, options, out_dir))
     except Exception as e:  # noqa: BLE001 - any failure becomes this episode's failed row
@@ -204,16 +214,40 @@ class ResultsFile:
 OnResult = Callable[[dict[str, Any]], None]
 
 
-def run_local(specs: list[EpisodeSpec], options: EvalOptions, out_dir: Path, workers: int, on_result: OnResult) -> None:
-    """Each episode in its own spawned process, ``workers`` at a time, killed after ``timeout_s``."""
+def run_local(
+    specs: list[EpisodeSpec],
+    options: EvalOptions,
+    out_dir: Path,
+    workers: int,
+    on_result: OnResult,
+    lock: FolderLock | None = None,
+) -> None:
+    """Each episode in its own spawned process, ``workers`` at a time, killed after ``timeout_s``.
+
+    The workers die with this process; each holds ``lock`` (when given) until it is gone.
+    """
     ctx = mp.get_context("spawn")
+    with ParentWatch(ctx) as watch:
+        hold = lock.for_worker() if lock is not None else None
+        _run_local(ctx, specs, options, out_dir, workers, on_result, (watch.lifeline, hold))
+
+
+def _run_local(
+    ctx: Any,
+    specs: list[EpisodeSpec],
+    options: EvalOptions,
+    out_dir: Path,
+    workers: int,
+    on_result: OnResult,
+    ties: tuple[Lifeline, WorkerHold | None],
+) -> None:
     results: Any = ctx.Queue()
     pending = list(specs)
     running: dict[str, tuple[Any, EpisodeSpec, float]] = {}
     while pending or running:
         while pending and len(running) < workers:
             spec = pending.pop(0)
-            proc = ctx.Process(target=_worker, args=(spec, options, str(out_dir), results), daemon=True)
+            proc = ctx.Process(target=_worker, args=(spec, options, str(out_dir), results, *ties), daemon=True)
             proc.start()
             running[spec.id] = (proc, spec, time.monotonic())
         try:
@@ -276,19 +310,24 @@ def evaluate(
     ray_address: str | None = None,
     on_result: OnResult | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the episodes not yet in ``out_dir/results.jsonl``; returns every row (old and new)."""
-    results = ResultsFile(out_dir / "results.jsonl")
-    done = results.done_ids()
-    todo = [s for s in specs if s.id not in done]
+    """Run the episodes not yet in ``out_dir/results.jsonl``; returns every row (old and new).
 
-    def record(row: dict[str, Any]) -> None:
-        results.append(row)
-        if on_result is not None:
-            on_result(row)
+    Raises :class:`~embodied.evaluation.folder_lock.EvalFolderBusy` at once when another
+    evaluation is running into ``out_dir``.
+    """
+    with FolderLock(out_dir) as lock:
+        results = ResultsFile(out_dir / "results.jsonl")
+        done = results.done_ids()
+        todo = [s for s in specs if s.id not in done]
 
-    if todo:
-        if ray_address:
-            run_ray(todo, options, out_dir, ray_address, record)
-        else:
-            run_local(todo, options, out_dir, max(1, workers), record)
-    return results.rows()
+        def record(row: dict[str, Any]) -> None:
+            results.append(row)
+            if on_result is not None:
+                on_result(row)
+
+        if todo:
+            if ray_address:
+                run_ray(todo, options, out_dir, ray_address, record)
+            else:
+                run_local(todo, options, out_dir, max(1, workers), record, lock)
+        return results.rows()
