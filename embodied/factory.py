@@ -90,7 +90,15 @@ class EpisodeConfig:
         if self.planner in ("llm", "llm+p") and not self.llm:
             raise UsageError(f"--planner {self.planner} needs --llm (e.g. openai:MODEL, hf:PATH)")
         if not self.task.strip():
-            raise UsageError("task must be a family name or an instruction")
+            raise UsageError(
+                f"task {self.task!r} is empty: give a task family (see `embodied tasks`) or an instruction"
+            )
+        if self.instruction is not None and not self.instruction.strip():
+            raise UsageError(
+                f"instruction {self.instruction!r} is empty: give the task's new wording, or leave --instruction out"
+            )
+        if self.seed < 0:
+            raise UsageError(f"seed {self.seed} is negative: give an integer >= 0")
         _check_choice("env", self.env, tuple(ENV_IDS))
         _check_choice("embedder", self.embedder, EMBEDDERS)
         require_positive(self, "max_steps", error=UsageError)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embodied.cli.console import console, fail_usage
+from embodied.cli.console import fail_usage, say
 
 #: script (``benchmarks/<name>.py``) -> arguments of the quick run (``embodied bench --quick``)
 BENCHMARKS: dict[str, list[str]] = {
@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "eval_throughput": ["--episodes", "2"],
     "backends": ["--seeds", "1"],
     "memory": ["--quick"],
+    "give_up": ["--timeout", "1"],
 }
 #: the source checkout holding ``benchmarks/`` (embodied/cli/bench.py -> the repository root)
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,16 +46,16 @@ def bench(
         if only and name not in only:
             continue
         if not (ROOT / "benchmarks" / f"{name}.py").is_file():
-            console.print(f"[yellow]skip[/] {name}: benchmarks/{name}.py not found")
+            say("[yellow]skip[/] {}: benchmarks/{}.py not found", name, name)
             continue
-        console.print(f"[bold]bench[/] {name}")
+        say("[bold]bench[/] {}", name)
         cmd = [sys.executable, "-m", f"benchmarks.{name}", *(quick_args if quick else [])]
         if subprocess.run(cmd, cwd=ROOT, check=False).returncode != 0:
             failed.append(name)
     path = write_summary(ROOT / "benchmarks")
-    console.print(f" summary  {path}", soft_wrap=True, highlight=False)
+    say(" summary  {}", path, soft_wrap=True)
     if failed:
-        console.print(f"[bold red]failed:[/] {', '.join(failed)}")
+        say("[bold red]failed:[/] {}", ", ".join(failed))
         raise typer.Exit(code=1)
 
 

@@ -6,30 +6,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from embodied.cli.console import console, fail_usage
-from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, open_memory
+from embodied.cli.console import fail_usage, progress, say
+from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, in_range, open_memory, out_error, usable_out
 from embodied.errors import EmbodiedError
+from embodied.evaluation.folder_lock import EvalFolderError
 from embodied.evaluation.suites import SUITES
 
 if TYPE_CHECKING:
     from embodied.evaluation.runner import EvalOptions
     from embodied.evaluation.suites import EpisodeSpec
 
+#: seeds per family that one ``embodied eval`` accepts (each episode takes seconds)
+MAX_EPISODES = 100_000
+
 
 def evaluate_cmd(
     suite: Annotated[str, typer.Option(help=" | ".join(SUITES))] = "standard",
-    episodes: Annotated[int, typer.Option(min=1, help="seeds per task family")] = 10,
-    workers: Annotated[int, typer.Option(min=1, help="parallel worker processes")] = 2,
+    episodes: Annotated[
+        int, typer.Option(callback=in_range(1, MAX_EPISODES), help=f"seeds per task family (1 to {MAX_EPISODES})")
+    ] = 10,
+    workers: Annotated[int, typer.Option(callback=in_range(1), help="parallel worker processes (>= 1)")] = 2,
     ray: Annotated[str | None, typer.Option(help="Ray cluster address, or `local` to start one here")] = None,
-    out: Annotated[Path, typer.Option(help="results folder (rerun into it to resume)")] = Path("eval"),
+    out: Annotated[Path, typer.Option(callback=usable_out, help="results folder (rerun into it to resume)")] = Path(
+        "eval"
+    ),
     planner: Annotated[str, typer.Option(help="classical | llm | llm+p | auto")] = "auto",
     llm: Annotated[str | None, typer.Option(help="openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
     perception: Annotated[str, typer.Option(help="vision | ground_truth")] = "vision",
     env: Annotated[EnvName, typer.Option(help="simulator backend")] = EnvName.tabletop,
     families: Annotated[list[str] | None, typer.Option("--family", help="only these families (repeatable)")] = None,
-    timeout: Annotated[float, typer.Option(min=1, help="seconds before an episode counts as hung")] = 600.0,
+    timeout: Annotated[
+        float, typer.Option(callback=in_range(1), help="seconds before an episode counts as hung (>= 1)")
+    ] = 600.0,
     video: Annotated[bool, typer.Option("--video/--no-video", help="record every episode's video")] = False,
     memory: Annotated[
         Path | None, typer.Option("--memory", help="memory file the workers share (default: none, nothing learned)")
@@ -59,9 +68,15 @@ def evaluate_cmd(
         )
     except (ValueError, EmbodiedError) as e:
         fail_usage(str(e))
-    out.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]suite[/] {suite}  [bold]episodes[/] {len(specs)}  [bold]workers[/] {ray or workers}")
-    rows = _evaluate_with_progress(specs, options, out, workers, ray)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail_usage(out_error(out, e))
+    say("[bold]suite[/] {}  [bold]episodes[/] {}  [bold]workers[/] {}", suite, len(specs), ray or workers)
+    try:
+        rows = _evaluate_with_progress(specs, options, out, workers, ray)
+    except EvalFolderError as e:  # another evaluation is writing to this folder
+        fail_usage(str(e))
     _report(out, rows, specs, suite)
 
 
@@ -80,22 +95,16 @@ def _evaluate_with_progress(
     from embodied.evaluation.runner import evaluate
 
     wins, seen = [0], [0]
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        bar = progress.add_task("starting", total=len(specs))
+    with progress("{task.completed}/{task.total}") as bars:
+        bar = bars.add_task("starting", total=len(specs))
 
         def on_result(row: dict[str, Any]) -> None:
             seen[0] += 1
             wins[0] += bool(row["success"])
-            progress.update(bar, advance=1, description=f"success {100 * wins[0] / seen[0]:.0f}%")
+            bars.update(bar, advance=1, description=f"success {100 * wins[0] / seen[0]:.0f}%")
 
         rows = evaluate(specs, options, out, workers, ray, on_result)
-        progress.update(bar, completed=len(specs))
+        bars.update(bar, completed=len(specs))
     return rows
 
 
@@ -107,6 +116,6 @@ def _report(out: Path, rows: list[dict[str, Any]], specs: list[EpisodeSpec], sui
     rows = [r for r in rows if r["id"] in wanted]
     md, report = write_reports(out, rows, f"{suite} suite: {len(rows)} episodes")
     total = summarise(rows)["all"]
-    console.print(f"success {100 * total['success_rate']:.1f}% of {total['episodes']} episodes")
-    console.print(f" results  {md}", soft_wrap=True, highlight=False)
-    console.print(f" report   {report}", soft_wrap=True, highlight=False)
+    say("success {:.1f}% of {} episodes", 100 * total["success_rate"], total["episodes"])
+    say(" results  {}", md, soft_wrap=True)
+    say(" report   {}", report, soft_wrap=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -9,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from embodied.cli.console import fail_usage
-from embodied.errors import EmbodiedError
+from embodied.errors import EmbodiedError, MemoryStoreError
 
 if TYPE_CHECKING:
     from embodied.memory import Memory, MemoryStore
@@ -34,6 +38,67 @@ EmbedderOption = Annotated[
 ]
 
 
+def usable_out(path: Path) -> Path:
+    """Callback of an ``--out`` option: refuse (exit 2) a path where no folder can be made or written.
+
+    Checked before anything runs. ``os.access`` sees read-only folders and file systems (and, for
+    root, immutable folders); whatever it cannot foresee fails where the folder is made, and the
+    commands turn that error into a usage error too.
+    """
+    problem = out_problem(path)
+    if problem is not None:
+        raise typer.BadParameter(f"{path}: {problem}; give a folder that can be written (it is made if missing)")
+    return path
+
+
+def out_problem(path: Path) -> str | None:
+    """What makes ``path`` unusable as an output folder, or ``None``."""
+    try:
+        return _out_problem(path)
+    except OSError as e:  # a folder on the way that cannot be searched, a name too long
+        return f"it cannot be used ({e.strerror or e})"
+
+
+def _out_problem(path: Path) -> str | None:
+    if "\0" in str(path):
+        return "a path cannot hold a NUL character"
+    if path.exists() and not path.is_dir():
+        return "it is a file, not a folder"
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        return f"{existing} is a file, so no folder can be made in it"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return (
+            "the folder is read-only"
+            if existing == path
+            else f"{existing} is read-only, so no folder can be made in it"
+        )
+    return None
+
+
+def out_error(path: Path, error: OSError) -> str:
+    """The usage-error message for an ``--out`` folder that could not be made or written."""
+    why = error.strerror or str(error)
+    return f"--out {path}: cannot write there ({why}: {error.filename or path}); give a folder that can be written"
+
+
+def in_range(low: int, high: int | None = None) -> Callable[[float | None], float | None]:
+    """Callback of a number option: refuse (exit 2) a value below ``low``, above ``high`` or not finite,
+    with a message that names the value as well as the valid range (Click's own check omits the value)."""
+
+    def check(value: float | None) -> float | None:
+        finite = not isinstance(value, float) or math.isfinite(value)  # an int can be too large for a float
+        if value is not None and not (finite and low <= value and (high is None or value <= high)):
+            kind = "an integer" if isinstance(value, int) else "a number"
+            valid = f"{kind} from {low} to {high}" if high is not None else f"{kind} >= {low}"
+            raise typer.BadParameter(f"{value} is not valid; give {valid}")
+        return value
+
+    return check
+
+
 def open_memory(path: Path | None, embedder: EmbedderName) -> Memory:
     """The memory file (raises EmbodiedError with what is wrong)."""
     from embodied.memory import Memory
@@ -48,4 +113,13 @@ def open_store(path: Path | None) -> MemoryStore:
     try:
         return MemoryStore(path or default_memory_path())
     except EmbodiedError as e:
+        fail_usage(str(e))
+
+
+@contextmanager
+def memory_errors_are_usage_errors() -> Iterator[None]:
+    """A :class:`MemoryStoreError` in the block (a damaged, read-only or foreign file) exits 2 with its message."""
+    try:
+        yield
+    except MemoryStoreError as e:
         fail_usage(str(e))

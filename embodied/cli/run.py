@@ -1,26 +1,35 @@
-"""``embodied run``: one episode with a live progress line, written to its own folder."""
+"""``embodied run``: one episode with a live progress line, written to its own folder.
+
+Once the episode folder exists it is finished whatever happens: a Ctrl-C or SIGTERM during
+start-up (env reset, first render), the run or its end, or an error, still leaves ``episode.json``
+(``interrupted``, with the reason), ``report.html`` and the video up to its last frame.
+"""
 
 from __future__ import annotations
 
-import signal
+import time
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import Progress, TaskID
 
-from embodied.cli.console import console, fail_usage
-from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, MemoryOption
+from embodied.cli.console import fail_usage, progress, say, show, styled, table
+from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, MemoryOption, in_range, out_error, usable_out
+from embodied.cli.signals import interrupts_noted, signals_held, terminate_means_interrupt
 from embodied.errors import EmbodiedError, MemoryStoreError
 from embodied.recording.tracing import Tracer, TracerWrapper
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from embodied.agent.loop import EpisodeResult
-    from embodied.factory import Episode
+    from embodied.factory import Episode, EpisodeConfig
     from embodied.recording.recorder import Recorder
+
+INTERRUPTED = "interrupted by the user"  # the reason the agent gives an episode cut short by Ctrl-C
 
 
 class LiveTracer(TracerWrapper):
@@ -36,7 +45,7 @@ class LiveTracer(TracerWrapper):
         self.subgoal = fields.get("subgoal", self.subgoal)
         self.skill = fields.get("skill", self.skill)
         label = " | ".join(p for p in (self.subgoal, self.skill) if p) or "thinking"
-        self.progress.update(self.bar, description=f"[cyan]{label[:70]}")
+        self.progress.update(self.bar, description=label[:70])  # plain text: a model's words are no markup
 
     def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
         super().on_step(obs, info)
@@ -45,7 +54,7 @@ class LiveTracer(TracerWrapper):
 
 def run(
     task: Annotated[str, typer.Option(help="task family (see `embodied tasks`) or a free instruction")] = "stack",
-    seed: Annotated[int, typer.Option(help="seed of the scene and instruction")] = 0,
+    seed: Annotated[int, typer.Option(callback=in_range(0), help="seed of the scene and instruction (>= 0)")] = 0,
     instruction: Annotated[
         str | None, typer.Option(help="new wording for a family's task (scene and goal stay)")
     ] = None,
@@ -56,9 +65,11 @@ def run(
     skills: Annotated[
         list[str] | None, typer.Option("--skills", help="module with @skill functions (repeatable)")
     ] = None,
-    out: Annotated[Path, typer.Option(help="folder for episode folders")] = Path("runs"),
+    out: Annotated[Path, typer.Option(callback=usable_out, help="folder for episode folders")] = Path("runs"),
     video: Annotated[bool, typer.Option("--video/--no-video", help="record video.mp4")] = True,
-    max_steps: Annotated[int, typer.Option(min=1, help="control steps before the episode is cut off")] = 2000,
+    max_steps: Annotated[
+        int, typer.Option(callback=in_range(1), help="control steps before the episode is cut off (>= 1)")
+    ] = 2000,
     memory: MemoryOption = None,
     no_memory: Annotated[bool, typer.Option("--no-memory", help="neither recall nor learn skills")] = False,
     embedder: EmbedderOption = EmbedderName.auto,
@@ -66,8 +77,9 @@ def run(
     """Run one episode with the agent and write its folder (video.mp4, trace.jsonl, episode.json).
 
     The agent recalls composite skills from its memory file and learns one from a verified success.
+    Ctrl-C or SIGTERM ends the episode, keeps what was recorded and exits with code 130.
     """
-    from embodied.factory import EpisodeConfig, build_episode
+    from embodied.factory import EpisodeConfig
 
     try:
         config = EpisodeConfig(
@@ -83,28 +95,91 @@ def run(
             memory=None if no_memory else _memory_file(memory),
             embedder=embedder.value,
         )
-        episode = build_episode(config)
-    except MemoryStoreError as e:
-        fail_usage(f"{e} (or run without memory: --no-memory)")
     except EmbodiedError as e:
         fail_usage(str(e))
-    try:
-        recorder = _recorder(episode, out, video)
-        _print_header(episode)
-        result = _run_live(episode, recorder)
-    finally:
-        episode.close()
-    summary = {"task": task, "seed": seed, "perception": perception, **asdict(result)}
-    _print_summary(result, recorder.finish(summary))
-    if result.interrupted:
+    with terminate_means_interrupt():
+        try:
+            labels = {"task": task, "seed": seed, "perception": perception}
+            result, paths, late = _record(_build(config), out, video, labels)
+            _print_summary(result, paths)
+        except KeyboardInterrupt:
+            say("[yellow]interrupted[/]")
+            raise typer.Exit(code=130) from None
+    if result.interrupted or late:
         raise typer.Exit(code=130)
     raise typer.Exit(code=0 if result.success else 1)
+
+
+def _build(config: EpisodeConfig) -> Episode:
+    """The assembled episode; a bad option or an unusable memory file exits 2 with the reason."""
+    from embodied.factory import build_episode
+
+    try:
+        return build_episode(config)
+    except MemoryStoreError as e:
+        message = str(e)
+        fail_usage(message if "--no-memory" in message else f"{message} (or run without memory: --no-memory)")
+    except EmbodiedError as e:
+        fail_usage(str(e))
 
 
 def _memory_file(path: Path | None) -> str:
     from embodied.memory import default_memory_path
 
     return str(path or default_memory_path())
+
+
+def _record(
+    episode: Episode, out: Path, video: bool, labels: dict[str, Any]
+) -> tuple[EpisodeResult, dict[str, Path], bool]:
+    """Run ``episode`` into a new folder in ``out`` and finish that folder whatever happens.
+
+    Returns the result, the files written, and whether a signal came while they were finished.
+    An error that stopped the episode is raised again once the folder is finished.
+    """
+    t0 = time.perf_counter()
+    recorder, stopped = _open_recorder(episode, out, video)
+    result: EpisodeResult | None = None
+    if stopped is None:
+        try:
+            _print_header(episode)
+            result = _run_live(episode, recorder)
+        except BaseException as e:  # noqa: BLE001 - Ctrl-C during start-up, or an error: finish the folder first
+            stopped = e
+    with interrupts_noted() as late:  # a second Ctrl-C does not cut the finishing short
+        cut_short = result is None
+        if result is None:
+            assert stopped is not None
+            result = _cut_short(episode, stopped, time.perf_counter() - t0)
+        try:
+            if cut_short:  # the trace ends as the agent's own would
+                recorder.event("episode_end", **{k: v for k, v in asdict(result).items() if k != "stats"})
+            episode.close()
+        finally:
+            paths = recorder.finish({**labels, **asdict(result)})
+    if stopped is not None and not isinstance(stopped, KeyboardInterrupt):
+        raise stopped
+    return result, paths, bool(late)
+
+
+def _open_recorder(episode: Episode, out: Path, video: bool) -> tuple[Recorder, BaseException | None]:
+    """The recorder of a new episode folder, and the signal that came while it was made (if any).
+
+    The folder and its recorder come into being together (signals are held meanwhile), so every
+    folder that exists has a recorder to finish it. A folder that cannot be made exits 2.
+    """
+    recorder: Recorder | None = None
+    try:
+        with signals_held():
+            recorder = _recorder(episode, out, video)
+    except BaseException as e:
+        if recorder is not None:  # the held signal, delivered once the recorder existed
+            return recorder, e
+        episode.close()
+        if isinstance(e, OSError):
+            fail_usage(out_error(out, e))
+        raise
+    return recorder, None
 
 
 def _recorder(episode: Episode, out: Path, video: bool) -> Recorder:
@@ -117,61 +192,70 @@ def _recorder(episode: Episode, out: Path, video: bool) -> Recorder:
     return Recorder(folder, video=video, fps=episode.env.metadata["render_fps"])
 
 
+def _cut_short(episode: Episode, stopped: BaseException, wall_s: float) -> EpisodeResult:
+    """The result of an episode stopped before the agent could give one (Ctrl-C during start-up, an error)."""
+    from embodied.agent.loop import EpisodeResult
+
+    interrupted = isinstance(stopped, KeyboardInterrupt)
+    return EpisodeResult(
+        instruction=episode.task.instruction if episode.task is not None else episode.config.task,
+        success=False,
+        verified=False,
+        reason=INTERRUPTED if interrupted else f"stopped by an error: {type(stopped).__name__}: {stopped}",
+        turns=0,
+        skill_calls=0,
+        sim_time_s=0.0,
+        wall_time_s=round(wall_s, 3),
+        planner=episode.agent.planner.name,
+        interrupted=interrupted,
+    )
+
+
 def _print_header(episode: Episode) -> None:
     config, memory = episode.config, episode.memory
     assert episode.task is not None  # the factory resolves the task of `embodied run`
     planner = episode.agent.planner.name
-    console.print(f"[bold]planner[/] {planner}  [bold]perception[/] {config.perception}  [bold]seed[/] {config.seed}")
-    console.print(f"[bold]instruction[/] {episode.task.instruction}")
+    say("[bold]planner[/] {}  [bold]perception[/] {}  [bold]seed[/] {}", planner, config.perception, config.seed)
+    say("[bold]instruction[/] {}", episode.task.instruction)
     if memory is not None:
-        count = memory.store.counts()["skill"]
-        console.print(f"[bold]memory[/] {memory.path} ({count} skills, {memory.retrieval})", highlight=False)
+        try:
+            held = f"{memory.store.counts()['skill']} skills, "
+        except MemoryStoreError:
+            held = ""  # a damaged file: the episode carries on and degrades to no memory by itself
+        say("[bold]memory[/] {} ({}{})", memory.path, held, memory.retrieval)
 
 
 def _run_live(episode: Episode, recorder: Recorder) -> EpisodeResult:
-    """Run the episode with a progress line; SIGTERM ends it like Ctrl-C (video and trace finished)."""
-    # SIGTERM: a `timeout`, a cluster stopping the job.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed} steps"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            bar = progress.add_task("[cyan]starting", total=episode.config.max_steps)
-            episode.agent.tracer = LiveTracer(recorder, progress, bar)
-            return episode.run()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    """Run the episode with a progress line showing the subgoal and the running skill."""
+    with progress("{task.completed} steps", style="cyan", transient=True) as bars:
+        bar = bars.add_task("starting", total=episode.config.max_steps)
+        episode.agent.tracer = LiveTracer(recorder, bars, bar)
+        return episode.run()
 
 
 def _print_summary(result: EpisodeResult, paths: dict[str, Path]) -> None:
-    table = Table(show_header=False, box=None)
-    status = "[bold green]success[/]" if result.success else "[bold red]failed[/]"
-    table.add_row("result", status)
-    table.add_row("reason", result.reason)
-    table.add_row("turns", str(result.turns))
-    table.add_row("skill calls", str(result.skill_calls))
-    table.add_row("sim time", f"{result.sim_time_s:.1f} s")
-    table.add_row("wall time", f"{result.wall_time_s:.1f} s")
-    _add_memory_rows(table, result.stats.get("memory", {}))
-    console.print(table)
+    rows = table(show_header=False, box=None)
+    rows.add_row("result", styled("[bold green]success[/]") if result.success else styled("[bold red]failed[/]"))
+    rows.add_row("reason", result.reason)
+    rows.add_row("turns", str(result.turns))
+    rows.add_row("skill calls", str(result.skill_calls))
+    rows.add_row("sim time", f"{result.sim_time_s:.1f} s")
+    rows.add_row("wall time", f"{result.wall_time_s:.1f} s")
+    _add_memory_rows(rows, result.stats.get("memory", {}))
+    show(rows)
     for name, path in paths.items():
-        console.print(f" {name:12s} {path}", soft_wrap=True, highlight=False)
+        say(" {:12s} {}", name, path, soft_wrap=True)
 
 
-def _add_memory_rows(table: Table, learned: dict[str, Any]) -> None:
+def _add_memory_rows(rows: Table, learned: dict[str, Any]) -> None:
     """What the episode took from memory and what it stored there."""
     if learned.get("skills_used"):
         used = ", ".join(f"{n} ({'ok' if ok else 'failed'})" for n, ok in learned["skills_used"].items())
-        table.add_row("memory used", used)
+        rows.add_row("memory used", used)
     if learned.get("skill"):
-        table.add_row("memory learned", f"{learned['skill']} ({'new' if learned['created'] else 'merged'})")
+        rows.add_row("memory learned", f"{learned['skill']} ({'new' if learned['created'] else 'merged'})")
     for sub in learned.get("subgoal_skills", ()):
         how = "new" if sub["created"] else "merged"
-        table.add_row("memory learned", f"{sub['skill']} ({how}, from the verified subgoal {sub['subgoal']})")
+        rows.add_row("memory learned", f"{sub['skill']} ({how}, from the verified subgoal {sub['subgoal']})")
     if learned.get("error"):
-        table.add_row("memory", f"[yellow]not stored: {learned['error']}")
+        rows.add_row("memory", styled("[yellow]not stored: {}", learned["error"]))

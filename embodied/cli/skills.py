@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.table import Table
 
-from embodied.cli.console import console, fail_usage
-from embodied.cli.options import MemoryOption, open_store
+from embodied.cli.console import echo_data, fail_usage, say, show, table
+from embodied.cli.options import MemoryOption, memory_errors_are_usage_errors, open_store
 from embodied.errors import EmbodiedError
 
 if TYPE_CHECKING:
@@ -29,21 +28,21 @@ def _no_such_skill(store: MemoryStore, name: str) -> NoReturn:
 def skills_list(memory: MemoryOption = None) -> None:
     """List the composite skills: parameters, steps, how often they worked, an instruction they worked for."""
     store = open_store(memory)
-    with store:
+    with memory_errors_are_usage_errors(), store:
         skills = store.skills()
-        table = Table(
-            "skill", "parameters", "steps", "worked", "learned from", title=f"{len(skills)} skills in {store.path}"
+    listed = table(
+        "skill", "parameters", "steps", "worked", "learned from", title=f"{len(skills)} skills in {store.path}"
+    )
+    for s in skills:
+        steps = s.program.get("steps", [])
+        listed.add_row(
+            s.name,
+            ", ".join(s.program.get("parameters", {}).get("properties", {})),
+            " > ".join(str(st.get("skill")) for st in steps),
+            f"{s.successes}/{s.uses}",
+            s.examples[-1] if s.examples else s.source,
         )
-        for s in skills:
-            steps = s.program.get("steps", [])
-            table.add_row(
-                s.name,
-                ", ".join(s.program.get("parameters", {}).get("properties", {})),
-                " > ".join(str(st.get("skill")) for st in steps),
-                f"{s.successes}/{s.uses}",
-                s.examples[-1] if s.examples else s.source,
-            )
-        console.print(table)
+    show(listed)
 
 
 @skills_app.command("show")
@@ -56,48 +55,45 @@ def skills_show(
     import json
 
     store = open_store(memory)
-    with store:
+    with memory_errors_are_usage_errors(), store:
         s = store.skill(name)
         if s is None:
             _no_such_skill(store, name)
     if as_json:
-        print(
-            json.dumps(
-                {**s.program, "examples": list(s.examples), "successes": s.successes, "failures": s.failures}, indent=2
-            )
-        )
+        program = {**s.program, "examples": list(s.examples), "successes": s.successes, "failures": s.failures}
+        echo_data(json.dumps(program, indent=2))
         return
     _print_skill(s)
 
 
 def _print_skill(s: StoredSkill) -> None:
-    console.print(f"[bold]{s.name}[/]  ({s.source}, worked {s.successes} of {s.uses} times)", highlight=False)
-    console.print(s.program.get("description", ""), highlight=False)
-    params = Table("parameter", "type", "description", title="parameters")
+    say("[bold]{}[/]  ({}, worked {} of {} times)", s.name, s.source, s.successes, s.uses)
+    say("{}", s.program.get("description", ""))
+    params = table("parameter", "type", "description", title="parameters")
     for p, schema in s.program.get("parameters", {}).get("properties", {}).items():
         kind = str(schema.get("type", "")) + (f" {schema['enum']}" if "enum" in schema else "")
         params.add_row(p, kind, str(schema.get("description", "")))
-    console.print(params)
-    steps = Table("#", "skill", "arguments", title="steps")
+    show(params)
+    steps = table("#", "skill", "arguments", title="steps")
     for i, step in enumerate(s.program.get("steps", []), start=1):
         args = ", ".join(
             f"{k}=<{v['$param']}>" if isinstance(v, dict) and "$param" in v else f"{k}={v!r}"
             for k, v in step.get("arguments", {}).items()
         )
         steps.add_row(str(i), str(step.get("skill")), args)
-    console.print(steps)
+    show(steps)
     for example in s.examples:
-        console.print(f" worked for: {example}", highlight=False)
+        say(" worked for: {}", example)
 
 
 @skills_app.command("remove")
 def skills_remove(name: Annotated[str, typer.Argument(help="the skill's name")], memory: MemoryOption = None) -> None:
     """Remove one composite skill from memory (export it first to keep a copy)."""
     store = open_store(memory)
-    with store:
+    with memory_errors_are_usage_errors(), store:
         if not store.remove_skill(name):
             _no_such_skill(store, name)
-    console.print(f"removed {name}", highlight=False)
+    say("removed {}", name)
 
 
 @skills_app.command("export")
@@ -115,7 +111,7 @@ def skills_export(
             count = export_skills(store, file, names)
         except (EmbodiedError, OSError) as e:
             fail_usage(str(e))
-    console.print(f"exported {count} skills to {file}", highlight=False)
+    say("exported {} skills to {}", count, file)
 
 
 @skills_app.command("import")
@@ -140,10 +136,8 @@ def skills_import(
             report = import_skills(store, file, registry)
         except EmbodiedError as e:
             fail_usage(str(e))
-    console.print(
-        f"imported {len(report.created)} new, merged {len(report.merged)} into stored skills", highlight=False
-    )
+    say("imported {} new, merged {} into stored skills", len(report.created), len(report.merged))
     for name, why in report.rejected:
-        console.print(f"[yellow]rejected[/] {name}: {why}", highlight=False)
+        say("[yellow]rejected[/] {}: {}", name, why)
     if report.rejected:
         raise typer.Exit(code=1)

@@ -18,6 +18,10 @@ from envs.tasks.chains import CHAIN_LENGTH
         ({"max_steps": 0}, "max_steps must be > 0, got 0"),
         ({"modalities": ("rgb", "smell")}, r"modalities \['smell'\] are not among rgb, depth, segmentation"),
         ({"task": "put the red block in the bowl", "env_samples_task": True}, "needs a task family"),
+        ({"task": " "}, "task ' ' is empty: give a task family"),
+        ({"instruction": ""}, "instruction '' is empty: give the task's new wording, or leave --instruction out"),
+        ({"instruction": " \n "}, r"instruction ' \\n ' is empty"),
+        ({"seed": -1}, "seed -1 is negative: give an integer >= 0"),
     ],
 )
 def test_a_bad_config_names_the_field_and_what_is_allowed(fields, message):

@@ -146,3 +146,83 @@ def test_run_without_memory_reads_and_writes_no_memory_file(tmp_path, monkeypatc
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "episodes")])
     assert result.exit_code == 0, result.output
     assert "memory " not in result.output and "memory used" not in result.output and not memory.exists()
+
+
+# ---------------------------------------------------------------------- damaged memory files (issue 14 case 6)
+DAMAGED_PAGES = ("skills", "sqlite_autoindex_skills_1", "sqlite_autoindex_skills_2", "episodes", "reflections")
+DAMAGED_PAGES += ("facts", "documents", "documents_fts_data", "documents_fts_idx")
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def damaged_memory(path):
+    """A memory file that opens (header and schema intact) but whose every table is damaged."""
+    from tests.embodied.memory.test_damaged_files import damage, filled_memory
+
+    damage(filled_memory(path), *DAMAGED_PAGES)
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["skills", "list"],
+        ["skills", "show", "stack_on_1"],
+        ["skills", "show", "no_such_skill"],
+        ["skills", "remove", "stack_on_1"],
+        ["memory", "search", "stack the red block", "--embedder", "lexical"],
+        ["memory", "info"],
+    ],
+)
+def test_a_damaged_memory_file_is_a_usage_error_saying_what_to_do(tmp_path, command):
+    memory = damaged_memory(tmp_path / "memory.sqlite")
+    before = memory.read_bytes()
+    result = runner.invoke(app, [*command, "--memory", str(memory)])
+    assert result.exit_code == 2, result.output
+    said = flat(result.output)
+    assert said.startswith("error: the memory file") and "is damaged" in said and "--no-memory" in said
+    assert memory.read_bytes() == before
+
+
+def test_the_no_such_skill_help_on_a_damaged_file_is_a_usage_error(tmp_path):
+    """Looking the name up uses the intact index; listing the stored names for the help reads the damaged table."""
+    from tests.embodied.memory.test_damaged_files import damage, filled_memory
+
+    memory = filled_memory(tmp_path / "memory.sqlite")
+    damage(memory, "skills")
+    result = runner.invoke(app, ["skills", "show", "no_such_skill", "--memory", str(memory)])
+    assert result.exit_code == 2, result.output
+    assert "is damaged" in flat(result.output)
+
+
+@pytest.mark.slow
+def test_run_with_a_damaged_memory_file_carries_on_without_memory(tmp_path):
+    memory = damaged_memory(tmp_path / "memory.sqlite")
+    args = ["run", "--task", "stack", "--seed", "3", "--perception", "ground_truth", "--no-video"]
+    result = runner.invoke(app, [*args, "--memory", str(memory), "--embedder", "lexical", "--out", str(tmp_path / "o")])
+    assert result.exit_code in (0, 1), result.output
+    assert f"memory{memory}(lexical" in "".join(result.output.split())  # the header, without a count of skills
+    (folder,) = (tmp_path / "o").iterdir()
+    assert json.loads((folder / "episode.json").read_text())["interrupted"] is False
+
+
+def test_the_no_memory_hint_is_given_once(tmp_path):
+    """The store's message for a damaged file already says --no-memory; for a file that is not ours, run adds it."""
+    from tests.embodied.memory.test_damaged_files import filled_memory
+
+    damaged = filled_memory(tmp_path / "memory.sqlite")
+    with damaged.open("r+b") as f:  # every page past the first: refused when opened
+        f.seek(4096)
+        rest = len(f.read())
+        f.seek(4096)
+        f.write(b"\xa5" * rest)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my precious notes\n" * 100)
+    for memory in (damaged, notes):
+        result = runner.invoke(
+            app, ["run", "--task", "stack", "--no-video", "--memory", str(memory), "--out", str(tmp_path)]
+        )
+        assert result.exit_code == 2, result.output
+        assert flat(result.output).count("--no-memory") == 1, result.output

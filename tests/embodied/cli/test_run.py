@@ -86,3 +86,23 @@ def test_tasks_lists_every_family():
     assert result.exit_code == 0
     for name in ("pick_place", "stack", "tower", "sort_by_colour", "clear_table"):
         assert name in result.output
+
+
+def test_an_error_during_the_episode_still_finishes_its_folder(tmp_path, monkeypatch):
+    """The folder is finished (episode.json with the error, report.html) before the error is raised again."""
+    from embodied.factory import Episode
+
+    def broken(self: Episode) -> None:
+        raise RuntimeError("the simulator fell over")
+
+    monkeypatch.setattr(Episode, "run", broken)
+    args = ["run", "--task", "stack", "--perception", "ground_truth", "--no-video", "--no-memory"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+    (folder,) = tmp_path.iterdir()
+    summary = json.loads((folder / "episode.json").read_text())
+    assert summary["reason"] == "stopped by an error: RuntimeError: the simulator fell over"
+    assert summary["interrupted"] is False and summary["success"] is False
+    assert (folder / "report.html").is_file()
+    events = [json.loads(line) for line in (folder / "trace.jsonl").read_text().splitlines()]
+    assert events[-1]["kind"] == "episode_end"

@@ -48,3 +48,38 @@ def test_interrupt_finalises_a_playable_video(tmp_path, sig):
     reader.close()
     assert 0 < frames == summary["video_frames"]
     assert (folder / "report.html").is_file()
+
+
+def _start(out, *extra):
+    cmd = [sys.executable, "-m", "embodied.cli", "run", "--task", "stack", "--seed", "1", "--out", str(out), *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("sig", "delay"),
+    [(sig, delay) for sig in (signal.SIGINT, signal.SIGTERM) for delay in (0.0, 0.03, 0.1)],
+)
+def test_a_signal_during_start_up_still_leaves_a_finished_folder(tmp_path, sig, delay):
+    """Signalled just after its folder appears (env reset, first render, memory, progress line
+    starting up): the folder holds an interrupted episode.json, a report and a strict JSON trace."""
+    proc = _start(tmp_path, "--no-memory")
+    deadline = time.time() + 120
+    while not any(tmp_path.iterdir()) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.002)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out, out
+    (folder,) = tmp_path.iterdir()
+    summary = json.loads((folder / "episode.json").read_text())
+    assert summary["interrupted"] is True and summary["reason"] == "interrupted by the user"
+    assert summary["success"] is False and summary["verified"] is False
+    assert (folder / "report.html").is_file()
+    events = [json.loads(line) for line in (folder / "trace.jsonl").read_text().splitlines()]
+    assert events and events[-1]["kind"] == "episode_end" and events[-1]["interrupted"] is True
+    if summary["video_frames"]:
+        reader = imageio.get_reader(folder / "video.mp4")
+        assert reader.count_frames() == summary["video_frames"]
+        reader.close()

@@ -244,3 +244,18 @@ def test_a_worker_whose_parent_is_already_gone_exits_at_once(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert done.returncode == 1 and b"outlived" not in done.stdout, done
+
+
+def test_eval_on_a_folder_another_eval_holds_is_a_usage_error(tmp_path):
+    """The CLI turns the busy folder into exit 2 with the reason, not a traceback."""
+    from typer.testing import CliRunner
+
+    from embodied.cli import app
+    from embodied.evaluation.folder_lock import FolderLock
+
+    with FolderLock(tmp_path):
+        result = CliRunner().invoke(
+            app, ["eval", "--suite", "standard", "--episodes", "1", "--family", "stack", "--out", str(tmp_path)]
+        )
+    assert result.exit_code == 2, result.output
+    assert "in use by another evaluation" in " ".join(result.output.split())
