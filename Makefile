@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 TASK ?= stack
 SEED ?= 0
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint fuzz bench clean
 
 setup:
 	@bash .ci/setup.sh
@@ -20,6 +20,10 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# The robustness suite with its long hypothesis profile (tens of minutes); `make test` runs the short one.
+fuzz: setup
+	EMBODIED_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest tests/robustness -n 2 --dist load -q
 
 bench: setup
 	$(BIN)/embodied bench
