@@ -67,7 +67,8 @@ def _import(path: str) -> types.ModuleType:
 
 
 def load_skills(module_paths: Iterable[str]) -> list[Skill]:
-    """Import each module (``pkg.mod`` or ``path/to/file.py``) and return the skills defined in them.
+    """Import each module (``pkg.mod`` or ``path/to/file.py``) and return the skills defined in them;
+    ``mcp:COMMAND`` imports the tools of the MCP server that COMMAND starts (:mod:`embodied.mcp.remote`).
 
     Raises:
         SkillDefinitionError: a module cannot be imported, defines no skill, or a skill in it is
@@ -75,27 +76,45 @@ def load_skills(module_paths: Iterable[str]) -> list[Skill]:
     """
     skills: list[Skill] = []
     for path in module_paths:
+        if path.startswith("mcp:"):  # another MCP server's tools (docs/mcp.md)
+            from embodied.mcp.remote import remote_skills
+
+            skills.extend(remote_skills(path.removeprefix("mcp:")))
+            continue
         try:
             module = _import(path)
-        except SkillDefinitionError:
+        except (SkillDefinitionError, KeyboardInterrupt):
             raise
         except ImportError as e:
             raise SkillLoadError(
                 f"cannot import skills module {path!r}: {e}. Put its folder on PYTHONPATH (or pass the .py file's path)"
             ) from e
-        except Exception as e:
-            raise SkillLoadError(f"importing skills module {path!r} failed: {type(e).__name__}: {e}") from e
+        except BaseException as e:  # a sys.exit() in a user's module must not end the program
+            raise SkillLoadError(f"importing skills module {path!r} failed: it {_failure(e)}") from e
         skills.extend(skills_in_module(module))
         log.info("loaded skills %s from %s", [s.name for s in skills], path)
     return skills
+
+
+def _failure(error: BaseException) -> str:
+    """What importing user code did instead of defining skills (``raised ValueError: ...``), for a message."""
+    if isinstance(error, SystemExit):
+        code = "" if error.code is None else repr(error.code)
+        return (
+            f"called sys.exit({code}); a skills module should only define skills "
+            "(run script code under `if __name__ == '__main__':`)"
+        )
+    return f"raised {type(error).__name__}: {error}"
 
 
 def _from_entry_point(ep: EntryPoint) -> list[Skill]:
     where = f"entry point {ep.name!r} = {ep.value!r} in group {ep.group!r}"
     try:
         obj: Any = ep.load()
-    except Exception as e:
-        raise SkillLoadError(f"{where} failed to load: {type(e).__name__}: {e}") from e
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # a sys.exit() in an installed module must not end the program
+        raise SkillLoadError(f"{where} failed to load: it {_failure(e)}") from e
     if isinstance(obj, Skill):
         return [obj]
     if isinstance(obj, types.ModuleType):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from embodied.errors import SkillDefinitionError
+from embodied.errors import SkillDefinitionError, SkillLoadError
 from embodied.skills.loading import discover_entry_point_skills, load_skills
 from embodied.skills.primitives import default_registry
 from embodied.skills.registry import SkillContext, SkillRegistry
@@ -121,3 +121,42 @@ def test_the_documented_example_skill_loads_and_runs(tmp_path, make_env):
     r = SkillRegistry([point_at]).call("point_at", {"object": block, "side": "beside"}, ctx)
     assert r.success, r.message
     assert "--skills" in doc and '[project.entry-points."embodied.skills"]' in doc
+
+
+@pytest.mark.parametrize(
+    ("body", "did"),
+    [
+        ("import sys\nsys.exit(0)\n", "called sys.exit(0); a skills module should only define skills"),
+        ("raise SystemExit('bye')\n", "called sys.exit('bye')"),
+        ("import sys\nsys.exit()\n", "called sys.exit();"),
+        ("raise RuntimeError('no robot')\n", "raised RuntimeError: no robot"),
+    ],
+)
+@pytest.mark.parametrize("by", ["file", "module"])
+def test_a_skills_module_that_exits_or_fails_at_import_is_a_load_error(user_dir, body, did, by):
+    file = user_dir / "acme_skills" / "quits.py"
+    file.write_text(body)
+    path = str(file) if by == "file" else "acme_skills.quits"
+    with pytest.raises(SkillLoadError) as raised:
+        load_skills([path])
+    assert f"importing skills module {path!r} failed: it {did}" in str(raised.value)
+
+
+def test_ctrl_c_while_a_skills_module_is_imported_is_not_a_load_error(user_dir):
+    (user_dir / "acme_skills" / "slow.py").write_text("raise KeyboardInterrupt\n")
+    with pytest.raises(KeyboardInterrupt):
+        load_skills(["acme_skills.slow"])
+
+
+def test_run_with_a_skills_module_that_exits_is_a_usage_error(user_dir, tmp_path):
+    """It used to end `embodied run` silently with exit 0."""
+    from typer.testing import CliRunner
+
+    from embodied.cli import app
+
+    (user_dir / "acme_skills" / "quits.py").write_text("import sys\nsys.exit(0)\n")
+    args = ["run", "--skills", str(user_dir / "acme_skills" / "quits.py"), "--no-memory", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "failed: it called sys.exit(0)" in " ".join(result.output.split())
+    assert not (tmp_path / "o").exists()
