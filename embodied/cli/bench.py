@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "backends": ["--seeds", "1"],
     "memory": ["--quick"],
     "give_up": ["--timeout", "1"],
+    "mcp": ["--calls", "50", "--seeds", "2"],
 }
 #: the source checkout holding ``benchmarks/`` (embodied/cli/bench.py -> the repository root)
 ROOT = Path(__file__).resolve().parents[2]
