@@ -54,7 +54,7 @@ class EpisodeConfig:
         seed: seed of the scene and instruction.
         instruction: new wording for a family's task (scene and goal stay).
         planner: ``classical``, ``llm``, ``llm+p`` or ``auto`` (llm+p when ``llm`` is set).
-        llm: chat model spec (``openai:MODEL``, ``ollama:MODEL``, ``hf:PATH``, ``scripted:FILE``).
+        llm: chat model spec (``local``, ``openai:MODEL``, ``ollama:MODEL``, ``hf:PATH``, ``scripted:FILE``).
         perception: ``vision`` or ``ground_truth`` (privileged baseline).
         skills: modules with ``@skill`` functions to add to the registry.
         max_steps: control steps before the episode is cut off (per task of a chain).
@@ -88,7 +88,7 @@ class EpisodeConfig:
         _check_choice("planner", self.planner, PLANNERS)
         _check_choice("perception", self.perception, PERCEPTIONS)
         if self.planner in ("llm", "llm+p") and not self.llm:
-            raise UsageError(f"--planner {self.planner} needs --llm (e.g. openai:MODEL, hf:PATH)")
+            raise UsageError(f"--planner {self.planner} needs --llm (e.g. local, openai:MODEL, hf:PATH)")
         if not self.task.strip():
             raise UsageError(
                 f"task {self.task!r} is empty: give a task family (see `embodied tasks`) or an instruction"

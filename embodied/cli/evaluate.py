@@ -32,7 +32,7 @@ def evaluate_cmd(
         "eval"
     ),
     planner: Annotated[str, typer.Option(help="classical | llm | llm+p | auto")] = "auto",
-    llm: Annotated[str | None, typer.Option(help="openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
+    llm: Annotated[str | None, typer.Option(help="local, openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
     perception: Annotated[str, typer.Option(help="vision | ground_truth")] = "vision",
     env: Annotated[EnvName, typer.Option(help="simulator backend")] = EnvName.tabletop,
     families: Annotated[list[str] | None, typer.Option("--family", help="only these families (repeatable)")] = None,

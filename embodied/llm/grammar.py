@@ -301,25 +301,38 @@ class _TrieNode:
         self.ids: list[int] = []
 
 
+class TokenTrie:
+    """A vocabulary as a trie of characters: built once per tokenizer, shared by every constraint.
+
+    Args:
+        token_texts: The text of each token id; ``None`` for special tokens (never allowed).
+    """
+
+    def __init__(self, token_texts: Sequence[str | None]) -> None:
+        self.root = _TrieNode()
+        for tid, text in enumerate(token_texts):
+            if not text:
+                continue
+            node = self.root
+            for ch in text:
+                node = node.children.setdefault(ch, _TrieNode())
+            node.ids.append(tid)
+
+
 class TokenConstraint:
     """Which tokens keep a grammar's document valid, given each token's text.
 
     Args:
         grammar: The compiled schema.
-        token_texts: The text of each token id; ``None`` for special tokens (never allowed).
+        token_texts: The text of each token id (``None`` for special tokens, never allowed), or a
+            :class:`TokenTrie` of them (building one for a 50k-token vocabulary takes a second or so).
         eos_id: The end-of-sequence token, allowed exactly when the document is complete.
     """
 
-    def __init__(self, grammar: Grammar, token_texts: Sequence[str | None], eos_id: int) -> None:
+    def __init__(self, grammar: Grammar, token_texts: Sequence[str | None] | TokenTrie, eos_id: int) -> None:
         self.grammar, self.eos_id = grammar, eos_id
-        self._root = _TrieNode()
-        for tid, text in enumerate(token_texts):
-            if not text:
-                continue
-            node = self._root
-            for ch in text:
-                node = node.children.setdefault(ch, _TrieNode())
-            node.ids.append(tid)
+        trie = token_texts if isinstance(token_texts, TokenTrie) else TokenTrie(token_texts)
+        self._root = trie.root
 
     def allowed(self, sid: int, budget: int) -> list[int]:
         """Token ids allowed in state ``sid`` when at most ``budget`` more tokens may be generated."""

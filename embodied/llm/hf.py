@@ -27,7 +27,7 @@ from embodied.llm.base import (
     ToolSchema,
     with_tool_listing,
 )
-from embodied.llm.grammar import Grammar, GrammarLimits, TokenConstraint, compile_schema
+from embodied.llm.grammar import Grammar, GrammarLimits, TokenConstraint, TokenTrie, compile_schema
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,15 @@ def _import_hf() -> tuple[Any, Any]:
     except ImportError as e:
         raise DependencyNotInstalled(e.name or "transformers", "hf", "The local Hugging Face backend") from e
     return torch, transformers
+
+
+def _safetensors_error() -> type[Exception]:
+    """The error ``safetensors`` (a dependency of ``transformers``) raises for a damaged file."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return OSError
+    return SafetensorError  # type: ignore[no-any-return]
 
 
 def token_texts(tokenizer: Any, vocab_size: int) -> list[str | None]:
@@ -136,23 +145,25 @@ class HFChatModel:
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             self.model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, _safetensors_error()) as e:
             raise LLMConfigError(f"hf: cannot load a causal LM and tokenizer from {folder}: {e}") from e
         self.model.to(config.device).eval()
         if self.tokenizer.eos_token_id is None:
             raise LLMConfigError(f"hf: the tokenizer in {folder} has no eos_token; constrained decoding needs one")
         self._texts: list[str | None] | None = None
+        self._trie: TokenTrie | None = None  # of _texts, shared by the constraints of every schema
         self._grammars: dict[str, TokenConstraint] = {}
 
     def _constraint(self, schema: JsonSchema) -> TokenConstraint:
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
-            if self._texts is None:
+            if self._texts is None or self._trie is None:
                 self._texts = token_texts(self.tokenizer, int(self.model.config.vocab_size))
+                self._trie = TokenTrie(self._texts)
             grammar: Grammar = compile_schema(schema, self.config.limits)
             if len(self._grammars) >= 8:
                 self._grammars.pop(next(iter(self._grammars)))
-            self._grammars[key] = TokenConstraint(grammar, self._texts, int(self.tokenizer.eos_token_id))
+            self._grammars[key] = TokenConstraint(grammar, self._trie, int(self.tokenizer.eos_token_id))
         return self._grammars[key]
 
     def render(self, messages: Sequence[Message]) -> str:

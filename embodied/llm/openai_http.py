@@ -2,11 +2,22 @@
 
 Tool calling is native when the server supports it. In JSON mode the skills are described in
 the system prompt instead and the answer is read from the text; ``tool_mode="auto"`` switches to
-JSON mode by itself the first time a server rejects ``tools``. Every request has a total
-deadline of ``timeout_s``: a reply that has not fully arrived by then is abandoned, however
-steadily its bytes trickle in (an HTTP read timeout alone restarts with every byte). Connection
-errors, timeouts, rate limits, 5xx answers and replies that are not chat completions are retried
-a bounded number of times with exponential backoff, then raise
+JSON mode by itself the first time a server rejects ``tools``.
+
+Structured outputs: when the planner gives a response schema (the decision or the goal schema,
+with the visible object names enumerated), it is sent as ``response_format``. With
+``response_format="auto"`` the OpenAI form ``{"type": "json_schema", "json_schema": {...}}``
+(OpenAI, vLLM, Ollama, recent llama.cpp ``llama-server``) is tried first; a server that rejects
+it is asked next with the llama.cpp form ``{"type": "json_object", "schema": {...}}``
+(llama-cpp-python's server); one that rejects both gets the prompt's prose JSON instructions
+only. A rejection is an HTTP 400 or 422, or a 500 whose message names ``response_format`` (as
+older llama.cpp servers answer). Each fallback is remembered for the model's lifetime and logged
+once.
+
+Every request has a total deadline of ``timeout_s``: a reply that has not fully arrived by then
+is abandoned, however steadily its bytes trickle in (an HTTP read timeout alone restarts with
+every byte). Connection errors, timeouts, rate limits, 5xx answers and replies that are not chat
+completions are retried a bounded number of times with exponential backoff, then raise
 :class:`~embodied.llm.base.LLMUnavailable` naming the URL and the last cause. Nothing hangs: a
 chat call gives up after at most ``timeout_s × (max_retries + 1)`` plus the backoff pauses.
 """
@@ -39,6 +50,13 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 TOOL_MODES: tuple[str, ...] = ("auto", "native", "json")
+#: ``response_format`` settings and the request forms each one tries, in order.
+RESPONSE_FORMATS: dict[str, tuple[str, ...]] = {
+    "auto": ("json_schema", "json_object"),
+    "json_schema": ("json_schema",),
+    "json_object": ("json_object",),
+    "off": (),
+}
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,7 @@ class OpenAIConfig:
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
     tool_mode: Literal["auto", "native", "json"] = "auto"
-    use_response_format: bool = False  # send response_schema as a json_schema response_format
+    response_format: Literal["auto", "json_schema", "json_object", "off"] = "auto"  # see the module doc
     temperature: float = 0.0
     max_tokens: int = 512
 
@@ -66,6 +84,9 @@ class OpenAIConfig:
             raise LLMConfigError("OpenAIConfig.model is empty; name the served model, e.g. 'openai:gpt-4o-mini'")
         if self.tool_mode not in TOOL_MODES:
             raise LLMConfigError(f"OpenAIConfig.tool_mode={self.tool_mode!r} is not one of {TOOL_MODES}")
+        if self.response_format not in RESPONSE_FORMATS:
+            allowed = tuple(RESPONSE_FORMATS)
+            raise LLMConfigError(f"OpenAIConfig.response_format={self.response_format!r} is not one of {allowed}")
         require_positive(self, "timeout_s", "max_tokens", error=LLMConfigError)
         for name in ("max_retries", "backoff_s", "max_backoff_s", "temperature"):
             if getattr(self, name) < 0:
@@ -138,6 +159,12 @@ def _to_response(completion: Any) -> ChatResponse:
         raise ValueError(f"{type(e).__name__}: {e}") from e
 
 
+def _blames_tools(error: Exception) -> bool:
+    """Whether a rejection's text names tools and not the structured output."""
+    text = str(error).lower()
+    return "tool" in text and not any(word in text for word in ("response_format", "json_schema", "schema"))
+
+
 class OpenAIChatModel:
     """A :class:`~embodied.llm.base.ChatModel` speaking the OpenAI chat-completions protocol."""
 
@@ -147,7 +174,13 @@ class OpenAIChatModel:
         self.name = f"openai:{config.model}"
         self._client = self._new_client()
         self.tools_rejected = config.tool_mode == "json"  # JSON mode from now on
-        self._format_rejected = not config.use_response_format
+        self._formats = RESPONSE_FORMATS[config.response_format]
+        self._format_index = 0  # into _formats; past its end: prose JSON only
+
+    @property
+    def structured_output(self) -> str:
+        """The ``response_format`` form sent with a response schema now: ``json_schema``, ``json_object`` or ``off``."""
+        return self._formats[self._format_index] if self._format_index < len(self._formats) else "off"
 
     def _new_client(self) -> Any:
         return self._openai.OpenAI(
@@ -161,26 +194,36 @@ class OpenAIChatModel:
         response_schema: JsonSchema | None = None,
     ) -> ChatResponse:
         """One chat completion; see the module doc for the fallbacks and the retries."""
-        tools, guesses = list(tools or ()), []
+        tools = list(tools or ())
+        guesses: list[tuple[str, Any, str, Exception]] = []  # attribute, value before, what changed, why
         while True:
             native = bool(tools) and not self.tools_rejected
             request = self._request(messages, tools, native, response_schema)
             try:
                 response = self._send(request)
-            except (self._openai.BadRequestError, self._openai.UnprocessableEntityError) as e:
-                if "response_format" in request:  # first guess: the server cannot do structured output
-                    self._format_rejected = True
-                    guesses.append(("_format_rejected", e))
-                elif native and self.config.tool_mode == "auto":  # then: it cannot do tools
+            except (
+                self._openai.BadRequestError,
+                self._openai.UnprocessableEntityError,
+                self._openai.InternalServerError,
+            ) as e:
+                can_drop_tools = native and self.config.tool_mode == "auto"
+                if can_drop_tools and _blames_tools(e):  # the server says it cannot do tools
+                    guesses.append(("tools_rejected", False, "JSON mode instead of native tools", e))
                     self.tools_rejected = True
-                    guesses.append(("tools_rejected", e))
+                elif "response_format" in request:  # else first guess: it cannot do this structured output
+                    before = self.structured_output
+                    guesses.append(("_format_index", self._format_index, f"no {before} response_format", e))
+                    self._format_index += 1
+                elif can_drop_tools:  # then: it cannot do tools
+                    guesses.append(("tools_rejected", False, "JSON mode instead of native tools", e))
+                    self.tools_rejected = True
                 else:
-                    for attribute, _ in guesses:  # the request itself is bad: undo the guesses
-                        setattr(self, attribute, False)
+                    for attribute, value, _, _ in reversed(guesses):  # the request itself is bad: undo the guesses
+                        setattr(self, attribute, value)
                     raise LLMUnavailable(f"{self.config.url} rejected the request: {e}") from e
                 continue
-            for attribute, error in guesses:
-                logger.warning("%s rejected a request (%s); %s from now on", self.config.url, error, attribute)
+            for _, _, change, error in guesses:
+                logger.warning("%s rejected a request (%s); %s from now on", self.config.url, error, change)
             return response
 
     def _request(
@@ -195,15 +238,18 @@ class OpenAIChatModel:
         }
         if native:
             request["tools"] = [dict(t) for t in tools]
-        if schema is not None and not self._format_rejected:
+        form = self.structured_output
+        if schema is not None and form == "json_schema":
             request["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": dict(schema)},
             }
+        elif schema is not None and form == "json_object":
+            request["response_format"] = {"type": "json_object", "schema": dict(schema)}
         return request
 
     def _send(self, request: dict[str, Any]) -> ChatResponse:
-        """POST with bounded retries; 400/422 answers go back to :meth:`chat` unretried."""
+        """POST with bounded retries; 400/422 answers (and 500s blaming response_format) go back to :meth:`chat`."""
         oa, attempts = self._openai, self.config.max_retries + 1
         reason = ""
         for attempt in range(attempts):
@@ -215,7 +261,11 @@ class OpenAIChatModel:
                 self._client = self._new_client()  # the abandoned request keeps the old connection
             except (oa.BadRequestError, oa.UnprocessableEntityError):
                 raise
-            except (oa.APIConnectionError, oa.RateLimitError, oa.InternalServerError) as e:
+            except oa.InternalServerError as e:
+                if "response_format" in request and "response_format" in str(e):
+                    raise  # older llama.cpp servers answer an unknown response_format type with a 500
+                reason = f"{type(e).__name__}: {e}"
+            except (oa.APIConnectionError, oa.RateLimitError) as e:
                 reason = f"{type(e).__name__}: {e}"
             except oa.APIStatusError as e:  # 401, 403, 404, ...: retrying will not help
                 raise LLMUnavailable(f"{self.config.url} answered HTTP {e.status_code}: {e}") from e

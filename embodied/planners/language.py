@@ -3,11 +3,16 @@
 :class:`LLMPlanner` turns each :class:`~embodied.core.decision.Context` into a prompt, asks the chat
 model, and parses the answer; an unusable answer is fed back to the model with the reason, a
 bounded number of times, after which the planner returns a decision with no tool calls and the
-problem in its thoughts (the agent's budgets then end the episode cleanly). Only registered
-skills can ever come back. :meth:`LLMPlanner.reflect` writes a short reflection after a failure.
+problem in its thoughts. After ``max_unusable_turns`` (3) such turns in a row, counting turns
+whose decision neither calls a skill, says done nor asks memory, it raises
+:class:`~embodied.planners.parsing.NoUsableAnswer` instead, and the agent ends the episode with
+"planner failed: the model gives no usable answer ...", naming the last problem, rather than
+spending its whole turn budget. Only registered skills can ever come back.
+:meth:`LLMPlanner.reflect` writes a short reflection after a failure.
 
 :class:`LLMGoalPlanner` is LLM+P: the model only translates the instruction into goal atoms over
-the visible object and region names; a classical planner finds the plan.
+the visible object and region names; a classical planner finds the plan. A goal that still cannot
+be used after the retries raises :class:`~embodied.planners.parsing.NoUsableAnswer` too.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from typing import Any
 from embodied.core.decision import Atom, Context, Decision, Subgoal, ToolOutcome
 from embodied.llm.answers import GOAL_PREDICATES, REFLECTION_SCHEMA, REGION_NAMES, decision_schema, goal_schema
 from embodied.llm.base import ChatModel, ChatResponse, Message, assistant, user
-from embodied.planners.parsing import DecisionParseError, extract_json_object, parse_decision, parse_goal
+from embodied.planners.parsing import (
+    DecisionParseError,
+    NoUsableAnswer,
+    extract_json_object,
+    parse_decision,
+    parse_goal,
+)
 from embodied.planners.prompting import (
     PromptConfig,
     build_messages,
@@ -45,6 +56,9 @@ class LLMPlannerConfig:
         constrain_arguments: In the response schema, restrict string arguments to the visible
             object and region names (enforced by constraining backends such as ``hf``).
         max_calls: Most tool calls the response schema allows in one decision.
+        max_unusable_turns: Consecutive turns without a usable decision (none parsed, or one that
+            neither calls a skill, says done nor asks memory) after which the planner raises
+            :class:`~embodied.planners.parsing.NoUsableAnswer`, ending the episode; 0 never does.
         prompt: What goes into the prompt.
     """
 
@@ -52,11 +66,14 @@ class LLMPlannerConfig:
     native_tools: bool = True
     constrain_arguments: bool = True
     max_calls: int = 2
+    max_unusable_turns: int = 3
     prompt: PromptConfig = field(default_factory=PromptConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_parse_retries <= 10:
             raise ValueError(f"LLMPlannerConfig.max_parse_retries={self.max_parse_retries} must be in 0..10")
+        if self.max_unusable_turns < 0:
+            raise ValueError(f"LLMPlannerConfig.max_unusable_turns={self.max_unusable_turns} must be >= 0 (0: never)")
         if self.max_calls < 1:
             raise ValueError(f"LLMPlannerConfig.max_calls={self.max_calls} must be >= 1")
 
@@ -115,14 +132,32 @@ class LLMPlanner:
         self.config = config or LLMPlannerConfig()
         self.exchanges: list[Exchange] = []  # of the last decide() or reflect() call
         self.last_prompt_tokens = 0  # estimated, of the last decide() call's first prompt
+        self.unusable_turns = 0  # consecutive turns of this episode without a usable decision
         self._last_context: Context | None = None
 
     def decide(self, context: Context) -> Decision:
         """Prompt the model with ``context`` and return its parsed decision.
 
         Raises:
-            LLMUnavailable: The model cannot be reached (parse errors never escape).
+            NoUsableAnswer: ``max_unusable_turns`` turns in a row without a usable decision.
+            LLMUnavailable: The model cannot be reached (other parse errors never escape).
         """
+        last = self._last_context
+        restarted = last is not None and (context.turn < last.turn or 0 < context.turn == last.turn)
+        if last is None or context.goal != last.goal or restarted:  # a new episode (turns count from 1)
+            self.unusable_turns = 0
+        decision, problem = self._decide(context)
+        if problem:
+            self.unusable_turns += 1
+            limit = self.config.max_unusable_turns
+            if limit and self.unusable_turns >= limit:
+                raise NoUsableAnswer(f"{self.unusable_turns} turns in a row without a usable decision", problem)
+        else:
+            self.unusable_turns = 0
+        return decision
+
+    def _decide(self, context: Context) -> tuple[Decision, str]:
+        """The decision of one turn and, when it is not usable, why not."""
         self._last_context, self.exchanges = context, []
         tools = context.tools if self.config.native_tools else ()
         # Tools passed to the backend are described by it (natively, or in the prompt in JSON mode).
@@ -143,9 +178,13 @@ class LLMPlanner:
                 messages = [*messages, assistant(_echo(response)), retry_message(error)]
                 continue
             self.exchanges.append(Exchange(tuple(messages), response))
-            return decision
+            idle = not (decision.tool_calls or decision.done or decision.memory_query)
+            return decision, "the answer called no skill and did not say done" if idle else ""
         attempts = self.config.max_parse_retries + 1
-        return Decision(thoughts=f"No usable answer from the model after {attempts} attempt(s); last problem: {error}")
+        problem = f"{error} (after {attempts} attempt(s))"
+        return Decision(
+            thoughts=f"No usable answer from the model after {attempts} attempt(s); last problem: {error}"
+        ), problem
 
     def reflect(self, context: Context | Subgoal, failure: str | Sequence[ToolOutcome] = "") -> str:
         """A one- or two-sentence reflection on a failure, for the next prompts.
@@ -204,7 +243,8 @@ class LLMGoalPlanner:
         """Goal atoms for ``instruction`` over ``object_names`` and the regions, checked.
 
         Raises:
-            DecisionParseError: No valid goal after the retries (the message says why).
+            NoUsableAnswer: No valid goal after the retries (the message names the last problem).
+            DecisionParseError: No object is visible.
             LLMUnavailable: The model cannot be reached.
         """
         if not object_names:
@@ -225,13 +265,19 @@ class LLMGoalPlanner:
                 continue
             self.exchanges.append(Exchange(tuple(messages), response))
             return atoms[: self.config.max_atoms]
-        raise DecisionParseError(f"no valid goal after {self.config.max_retries + 1} attempt(s): {error}")
+        raise NoUsableAnswer(f"no valid goal after {self.config.max_retries + 1} attempt(s)", error)
 
     def decide(self, context: Context) -> Decision:
-        """A decision carrying only ``goal_atoms`` (no tool calls) for the classical planner."""
+        """A decision carrying only ``goal_atoms`` (no tool calls) for the classical planner.
+
+        Raises:
+            NoUsableAnswer: The model gave no valid goal after the retries (ends the episode).
+        """
         names = context.scene.names if context.scene is not None else ()
         try:
             atoms = self.propose_goal(context.goal, names)
+        except NoUsableAnswer:
+            raise
         except DecisionParseError as e:
             return Decision(thoughts=f"Could not ground the instruction: {e}")
         return Decision(thoughts=f"Goal: {json.dumps([list(a) for a in atoms])}", goal_atoms=atoms)

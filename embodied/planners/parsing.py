@@ -45,6 +45,18 @@ class DecisionParseError(EmbodiedError, ValueError):
     """A model answer that cannot be used; the message is written to be shown to the model."""
 
 
+class NoUsableAnswer(DecisionParseError):
+    """The model keeps answering unusably; raised by a planner to end the episode.
+
+    The message starts with "the model gives no usable answer" and names the last problem; the
+    agent ends the episode with it (``planner failed: the model gives no usable answer ...``).
+    """
+
+    def __init__(self, what: str, last_problem: str) -> None:
+        super().__init__(f"the model gives no usable answer: {what}; last problem: {last_problem}")
+        self.last_problem = last_problem
+
+
 def _balanced_objects(text: str) -> Iterator[str]:
     """Substrings of ``text`` that are balanced ``{...}`` spans (string-aware), first start first."""
     starts = 0

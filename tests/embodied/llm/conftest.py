@@ -1,4 +1,5 @@
-"""A real OpenAI-protocol HTTP server on loopback, in a thread, replaying scripted answers."""
+"""Shared fixtures: a real OpenAI-protocol HTTP server on loopback, in a thread, replaying scripted
+answers; and a tiny randomly initialised Llama saved to a folder (for the local backends)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,12 @@ class FakeServer:
     """What the server answers (``mode``) and what it was sent (``requests``)."""
 
     answers: list[dict[str, Any]]
-    mode: str = "ok"  # ok | reject_tools | reject_format | reject_all | garbage | error500 | hang | trickle
+    # ok | reject_tools | reject_format | reject_json_schema | error500_json_schema | reject_all | garbage |
+    # error500 | hang | trickle
+    # reject_format: 400 on any response_format (a server without structured outputs);
+    # reject_json_schema: 422 on the OpenAI form only, as llama-cpp-python's server validates it;
+    # error500_json_schema: a 500 naming response_format for it, as llama.cpp's server did in 2024.
+    mode: str = "ok"
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
@@ -82,6 +89,13 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self._send(200, b"<html>this is not an API</html>", "text/html")
             elif server.mode == "error500":
                 self._send(500, b'{"error": {"message": "model crashed"}}')
+            elif server.mode == "error500_json_schema" and body.get("response_format", {}).get("type") == "json_schema":
+                why = 'response_format type must be one of "text" or "json_object", but got: json_schema'
+                self._send(500, json.dumps({"error": {"code": 500, "message": why, "type": "server_error"}}).encode())
+            elif server.mode == "reject_json_schema" and body.get("response_format", {}).get("type") == "json_schema":
+                where = ["body", "response_format", "type"]
+                detail = [{"loc": where, "msg": "Input should be 'text' or 'json_object'"}]
+                self._send(422, json.dumps({"detail": detail}).encode())
             elif (server.mode, True) in (
                 ("reject_tools", "tools" in body),
                 ("reject_format", "response_format" in body),
@@ -151,3 +165,51 @@ def skill_tools() -> list[dict[str, Any]]:
         tool("look", "Re-perceive the scene and describe it."),
         tool("go_home", "Move the arm to its home pose."),
     ]
+
+
+CORPUS = [
+    '{"thoughts": "pick the red block first", "tool_calls": [{"name": "pick", "arguments": {"object": "red block"}}]}',
+    "The robot arm picks up the blue block and places it on the green plate, then it is done.",
+    '{"goal": [["on", "red block", "blue block"], ["in_region", "green bowl", "left side"]], "done": false}',
+]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}[{{ m['role'] }}]\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}[assistant]\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 64-wide random Llama and a byte-level BPE tokenizer trained here, saved to a folder."""
+    torch = pytest.importorskip("torch", reason="the hf backend needs torch (extra `hf`)")
+    transformers = pytest.importorskip("transformers", reason="the hf backend needs transformers (extra `hf`)")
+    pytest.importorskip("tokenizers", reason="building the test tokenizer needs `tokenizers`")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<s>", "</s>", "<pad>"], initial_alphabet=alphabet)
+    tok.train_from_iterator(CORPUS * 3, trainer)
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    config = transformers.LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=4096,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    transformers.LlamaForCausalLM(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder

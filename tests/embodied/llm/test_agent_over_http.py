@@ -71,3 +71,27 @@ def test_a_dead_server_ends_the_episode_cleanly(make_env, closed_port_url):
     result = agent.run(env, seed=3)
     assert not result.success
     assert result.reason.startswith("planner failed") and "127.0.0.1" in result.reason
+
+
+def test_a_model_that_never_answers_usably_ends_the_episode_after_three_turns(make_env, openai_server):
+    env = make_env(task="stack", seed=3, modalities=())
+    server = openai_server([{"content": "As an AI I cannot move blocks."}])
+    model = make_chat_model("openai:fake-model", base_url=server.url, api_key="test")
+    agent = Agent(LLMPlanner(model), default_registry(), GroundTruthPerceiver(env), describe)
+    result = agent.run(env, seed=3)
+    assert not result.success and result.turns == 3 and result.skill_calls == 0
+    assert result.reason.startswith("planner failed: the model gives no usable answer: 3 turns in a row")
+    assert result.reason.endswith("last problem: the answer contains no JSON object (after 3 attempt(s))")
+    assert len(server.requests) == 9  # three turns of one try and two retries, not the whole turn budget
+    assert all(r["response_format"]["type"] == "json_schema" for r in server.requests)
+
+
+def test_llm_plus_p_without_a_usable_goal_ends_the_episode_with_the_reason(make_env, openai_server):
+    env = make_env(task="stack", seed=3, modalities=())
+    server = openai_server([{"content": json.dumps({"goal": [["under", "orange block", "small yellow block"]]})}])
+    goals = LLMGoalPlanner(make_chat_model("openai:fake-model", base_url=server.url, api_key="test"))
+    planner = ClassicalPlanner(goal_source=lambda text, scene: goals.propose_goal(text, scene.names))
+    result = Agent(planner, default_registry(), GroundTruthPerceiver(env), describe).run(env, seed=3)
+    assert not result.success and result.turns == 1 and result.skill_calls == 0
+    assert result.reason.startswith("planner failed: the model gives no usable answer: no valid goal after 3 attempt")
+    assert "unknown predicate 'under'" in result.reason and len(server.requests) == 3

@@ -15,7 +15,7 @@ from embodied.errors import DependencyNotInstalled
 from embodied.llm import LLMUnavailable, make_chat_model, user
 from embodied.llm.base import JSON_SKILLS_HEADER, LLMConfigError, RawToolCall
 from embodied.llm.openai_http import OpenAIChatModel, OpenAIConfig
-from embodied.planners.language import LLMPlanner
+from embodied.planners.language import LLMGoalPlanner, LLMPlanner
 
 pytest.importorskip("openai", reason="the OpenAI backend needs the `openai` package (extra `llm`)")
 
@@ -54,7 +54,7 @@ def test_server_rejecting_tools_switches_to_json_mode(openai_server: Server, ski
     assert "tools" in server.requests[0] and "tools" not in server.requests[1]
     assert JSON_SKILLS_HEADER not in server.requests[0]["messages"][0]["content"]  # native: schemas only
     assert "- pick(object: string)" in server.requests[1]["messages"][0]["content"]  # JSON mode: listed
-    assert llm.tools_rejected
+    assert llm.tools_rejected and llm.structured_output == "json_schema"  # the format was not blamed
     planner.decide(Context(goal="stack", observation="a red block", tools=tuple(skill_tools)))
     assert len(server.requests) == 3 and "tools" not in server.requests[2]  # no second rejection
 
@@ -63,14 +63,16 @@ def test_a_bad_request_is_reported_without_changing_modes(
     openai_server: Server, skill_tools: list[dict[str, Any]]
 ) -> None:
     server = openai_server(mode="reject_all")
-    llm = model(server.url, use_response_format=True)
+    llm = model(server.url)
     with pytest.raises(LLMUnavailable, match=r"rejected the request: .*is not supported here"):
         llm.chat([user("hi")], tools=skill_tools, response_schema={"type": "object"})
-    assert len(server.requests) == 3  # as asked, without response_format, without tools too
-    assert not llm.tools_rejected  # the guesses did not help, so they were undone
+    # as asked; with the llama.cpp response_format; without response_format; without tools too
+    forms = [r.get("response_format", {}).get("type") for r in server.requests]
+    assert forms == ["json_schema", "json_object", None, None] and "tools" not in server.requests[-1]
+    assert not llm.tools_rejected and llm.structured_output == "json_schema"  # the guesses were undone
     server.mode = "ok"
     llm.chat([user("hi")], tools=skill_tools, response_schema={"type": "object"})
-    assert "tools" in server.requests[-1] and "response_format" in server.requests[-1]
+    assert "tools" in server.requests[-1] and server.requests[-1]["response_format"]["type"] == "json_schema"
 
 
 def test_json_mode_describes_the_skills_in_the_prompt(openai_server: Server, skill_tools: list[dict[str, Any]]) -> None:
@@ -136,18 +138,74 @@ def test_factory_builds_openai_from_env(openai_server: Server, monkeypatch: pyte
         make_chat_model("openai:x", colour="red")
 
 
-def test_response_format_is_sent_when_enabled_and_dropped_when_rejected(openai_server: Server) -> None:
-    schema = {"type": "object", "properties": {"reflection": {"type": "string"}}}
+SCHEMA = {"type": "object", "properties": {"reflection": {"type": "string"}}, "required": ["reflection"]}
+
+
+def formats(server: Any) -> list[str | None]:
+    return [r.get("response_format", {}).get("type") for r in server.requests]
+
+
+def test_structured_output_is_the_openai_form_by_default(openai_server: Server) -> None:
+    server = openai_server([{"content": '{"reflection": "grasp lower"}'}])
+    llm = model(server.url)
+    assert json.loads(llm.chat([user("hi")], response_schema=SCHEMA).content) == {"reflection": "grasp lower"}
+    llm.chat([user("no schema")])
+    assert formats(server) == ["json_schema", None] and llm.structured_output == "json_schema"
+    assert server.requests[0]["response_format"]["json_schema"] == {"name": "answer", "schema": SCHEMA}
+
+
+@pytest.mark.parametrize("mode", ["reject_json_schema", "error500_json_schema"])
+def test_a_server_taking_only_the_llama_cpp_form_gets_it_from_then_on(
+    openai_server: Server, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    server = openai_server(mode=mode)
+    llm = model(server.url)
+    with caplog.at_level("WARNING", logger="embodied.llm.openai_http"):
+        assert "done" in llm.chat([user("hi")], response_schema=SCHEMA).content
+        llm.chat([user("again")], response_schema=SCHEMA)
+    assert formats(server) == ["json_schema", "json_object", "json_object"]  # rejected (422) once, not again
+    assert server.requests[1]["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert llm.structured_output == "json_object"
+    assert [r.message for r in caplog.records if "json_schema" in r.message] != []  # said once, in the log
+    assert sum("from now on" in r.message for r in caplog.records) == 1
+
+
+def test_a_server_without_structured_outputs_gets_prose_json(openai_server: Server) -> None:
     server = openai_server(mode="reject_format")
-    llm = model(server.url, use_response_format=True)
-    assert "done" in llm.chat([user("hi")], response_schema=schema).content
-    llm.chat([user("again")], response_schema=schema)
-    sent = [("response_format" in r) for r in server.requests]
-    assert sent == [True, False, False]
-    assert server.requests[0]["response_format"]["json_schema"]["schema"] == schema
-    quiet = openai_server()
-    model(quiet.url).chat([user("hi")], response_schema=schema)  # off by default
-    assert "response_format" not in quiet.requests[0]
+    llm = model(server.url)
+    assert "done" in llm.chat([user("hi")], response_schema=SCHEMA).content
+    llm.chat([user("again")], response_schema=SCHEMA)
+    assert formats(server) == ["json_schema", "json_object", None, None] and llm.structured_output == "off"
+
+
+@pytest.mark.parametrize(
+    ("setting", "mode", "sent"),
+    [
+        ("off", "ok", [None]),
+        ("json_object", "ok", ["json_object"]),
+        ("json_schema", "reject_json_schema", ["json_schema", None]),  # no llama.cpp guess when pinned
+    ],
+)
+def test_the_response_format_setting_pins_the_form(
+    openai_server: Server, setting: str, mode: str, sent: list[str | None]
+) -> None:
+    server = openai_server(mode=mode)
+    model(server.url, response_format=setting).chat([user("hi")], response_schema=SCHEMA)
+    assert formats(server) == sent
+    with pytest.raises(LLMConfigError, match=r"response_format='xml' is not one of \('auto', 'json_schema'"):
+        OpenAIConfig(model="m", response_format="xml")  # type: ignore[arg-type]
+
+
+def test_goal_schema_goes_out_with_the_visible_names_enumerated(openai_server: Server) -> None:
+    goal = {"goal": [["in", "red block", "green bowl"]]}
+    server = openai_server([{"content": json.dumps(goal)}], mode="reject_json_schema")
+    names = ["red block", "green bowl"]
+    assert LLMGoalPlanner(model(server.url)).propose_goal("red into the bowl", names) == (("in", *names),)
+    schema = server.requests[-1]["response_format"]["schema"]
+    atoms = schema["properties"]["goal"]["items"]["anyOf"]
+    spelled = {tuple(p["const"] for p in a["prefixItems"]) for a in atoms}
+    assert ("in", "red block", "green bowl") in spelled and ("on", "green bowl", "red block") in spelled
+    assert {name for atom in spelled for name in atom[1:]} == {*names, "left side", "right side", "front", "back"}
 
 
 def test_planner_over_http_survives_a_babbling_model(openai_server: Server, skill_tools: list[dict[str, Any]]) -> None:

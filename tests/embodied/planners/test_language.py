@@ -14,7 +14,7 @@ from embodied.llm import ChatResponse, LLMUnavailable, Message, ScriptedChatMode
 from embodied.llm.base import RawToolCall
 from embodied.planners import LLMGoalPlanner, LLMPlanner
 from embodied.planners.language import LLMPlannerConfig
-from embodied.planners.parsing import DecisionParseError
+from embodied.planners.parsing import NoUsableAnswer
 from embodied.planners.prompting import PromptConfig, build_messages, count_prompt_tokens
 from perception.scene_graph import DetectedObject, SceneGraph
 
@@ -187,10 +187,70 @@ def test_goal_planner_returns_checked_atoms() -> None:
 
 
 def test_goal_planner_gives_up_with_the_reason() -> None:
-    planner = LLMGoalPlanner(ScriptedChatModel(lambda m: '{"goal": [["under", "red block", "blue block"]]}'))
-    with pytest.raises(DecisionParseError, match=r"no valid goal after 3 attempt.*unknown predicate"):
+    model = ScriptedChatModel(lambda m: '{"goal": [["under", "red block", "blue block"]]}')
+    planner = LLMGoalPlanner(model)
+    pattern = (
+        r"^the model gives no usable answer: no valid goal after 3 attempt\(s\); last problem: .*unknown predicate"
+    )
+    with pytest.raises(NoUsableAnswer, match=pattern):
         planner.propose_goal("put red under blue", list(OBJECTS))
-    decision = planner.decide(full_context())
-    assert decision == Decision(thoughts=decision.thoughts) and "Could not ground" in decision.thoughts
+    assert len(model.calls) == 3
+    with pytest.raises(NoUsableAnswer, match=pattern):  # ends the episode rather than idling a turn
+        planner.decide(full_context())
+    nothing = planner.decide(Context("put red under blue", "an empty table", scene=scene()))
+    assert nothing == Decision(thoughts=nothing.thoughts) and "no visible objects" in nothing.thoughts
     good = LLMGoalPlanner(ScriptedChatModel(['{"goal": [["in", "red block", "green bowl"]]}']))
     assert good.decide(full_context()).goal_atoms == (("in", "red block", "green bowl"),)
+
+
+def turn(number: int, goal: str = "stack the red block on the blue block") -> Context:
+    return Context(**{**full_context().__dict__, "turn": number, "goal": goal})
+
+
+def test_three_unusable_turns_in_a_row_end_the_episode_naming_the_last_problem() -> None:
+    answers = iter(["no idea", "still no idea", answer(tool_calls=[{"name": "fly"}])] * 3)
+    planner = LLMPlanner(ScriptedChatModel(lambda m: next(answers)), LLMPlannerConfig(max_parse_retries=0))
+    assert planner.decide(turn(1)).tool_calls == () and planner.unusable_turns == 1
+    assert planner.decide(turn(2)).tool_calls == () and planner.unusable_turns == 2
+    with pytest.raises(NoUsableAnswer) as raised:
+        planner.decide(turn(3))
+    message = str(raised.value)
+    assert message.startswith("the model gives no usable answer: 3 turns in a row without a usable decision")
+    assert message.endswith(
+        "last problem: tool_calls[0]: unknown skill 'fly'; valid skills are: "
+        + ", ".join(sorted(SKILLS))
+        + " (after 1 attempt(s))"
+    )
+
+
+def test_a_usable_turn_or_a_new_episode_starts_the_count_again() -> None:
+    pick = answer(tool_calls=[{"name": "pick", "arguments": {"object": "red block"}}])
+    script = ["?", "?", pick, "?", "?", "?", "?", "?"]
+    planner = LLMPlanner(ScriptedChatModel(script), LLMPlannerConfig(max_parse_retries=0))
+    for number in (1, 2, 3, 4, 5):
+        planner.decide(turn(number))
+    assert planner.unusable_turns == 2  # turns 4 and 5: the pick of turn 3 reset the count
+    planner.decide(turn(1, goal="put the plate on the left"))  # the next episode starts at one
+    planner.decide(turn(2, goal="put the plate on the left"))
+    with pytest.raises(NoUsableAnswer, match="3 turns in a row"):
+        planner.decide(turn(3, goal="put the plate on the left"))
+
+
+def test_answers_that_do_nothing_count_as_unusable_and_the_limit_can_be_lifted() -> None:
+    idle = answer(thoughts="I am thinking about it")
+    planner = LLMPlanner(ScriptedChatModel(lambda m: idle))
+    planner.decide(turn(1))
+    planner.decide(turn(2))
+    with pytest.raises(NoUsableAnswer, match=r"last problem: the answer called no skill and did not say done$"):
+        planner.decide(turn(3))
+    bare = LLMPlanner(ScriptedChatModel(lambda m: idle))  # a caller that numbers no turns counts too
+    for _ in range(2):
+        bare.decide(Context("g", "o"))
+    with pytest.raises(NoUsableAnswer):
+        bare.decide(Context("g", "o"))
+    patient = LLMPlanner(ScriptedChatModel(lambda m: idle), LLMPlannerConfig(max_unusable_turns=0))
+    assert all(patient.decide(turn(n)).thoughts == "I am thinking about it" for n in range(1, 6))
+    asks = LLMPlanner(ScriptedChatModel(lambda m: answer(memory_query="how to stack")))
+    assert all(asks.decide(turn(n)).memory_query == "how to stack" for n in range(1, 5))  # asking memory is a step
+    with pytest.raises(ValueError, match="max_unusable_turns=-1"):
+        LLMPlannerConfig(max_unusable_turns=-1)
