@@ -19,7 +19,7 @@ from embodied.core.decision import Planner
 from embodied.errors import EmbodiedError
 from embodied.memory import EMBEDDERS
 from embodied.planners.classical import ClassicalPlanner
-from embodied.planners.grounding import InstructionNotUnderstood, parse_instruction
+from embodied.planners.grounding import InstructionNotUnderstood, goal_consistency, parse_instruction
 from embodied.recording.tracing import Tracer
 from embodied.skills.registry import SkillRegistry
 from envs.common import MODALITIES
@@ -292,6 +292,10 @@ def make_planner(config: EpisodeConfig) -> Planner:
     if name == "llm":
         return LLMPlanner(model)
     goal_planner = LLMGoalPlanner(model)
-    planner = ClassicalPlanner(goal_source=lambda text, scene: goal_planner.propose_goal(text, scene.names))
+    planner = ClassicalPlanner(
+        goal_source=lambda text, scene: goal_planner.propose_goal(
+            text, scene.names, check=lambda atoms: goal_consistency(text, scene, atoms)
+        )
+    )
     planner.name = "llm+p"
     return planner

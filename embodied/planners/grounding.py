@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from embodied.core.decision import Atom
@@ -157,6 +158,30 @@ def parse_instruction(instruction: str, scene: SceneGraph) -> tuple[Atom, ...]:
     except InstructionNotUnderstood as e:
         raise InstructionNotUnderstood(f"could not understand {instruction!r}: {e}; {LLM_HINT}") from None
     return checked_goal(instruction, clauses)
+
+
+_ANCHOR = re.compile(r"\b(?:left of|right of|in front of|behind)(?: the)? $")
+
+
+def goal_consistency(instruction: str, scene: SceneGraph, goal: Sequence[Atom]) -> list[str]:
+    """Why ``goal`` is not a reading of ``instruction`` in ``scene`` (empty when it may be).
+
+    The goal must be possible (:func:`~embodied.core.goals.goal_problems`) and must name every object
+    the instruction names unambiguously, except the anchor of a spatial reference ("the block left
+    of the bowl"). A goal from a language model that drops a named object is not what was asked.
+    """
+    problems = goal_problems(goal)
+    text = _norm(instruction)
+    try:
+        mentions = find_mentions(text, scene)
+    except InstructionNotUnderstood:
+        return problems  # an ambiguous or unknown mention: nothing sure to hold the goal to
+    named = {m.name for m in mentions if not _ANCHOR.search(text[: m.start])}
+    used = {name for atom in goal for name in atom[1:]}
+    missing = sorted(named - used)
+    if missing:
+        problems.append(f"it leaves out {', '.join(missing)}, which the instruction names")
+    return problems
 
 
 def checked_goal(instruction: str, goal: tuple[Atom, ...]) -> tuple[Atom, ...]:

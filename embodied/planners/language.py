@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,6 +43,8 @@ from embodied.planners.prompting import (
 )
 
 logger = logging.getLogger(__name__)
+#: Why a parsed goal is not a reading of the instruction (empty when it may be).
+GoalCheck = Callable[[tuple[Atom, ...]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -239,8 +241,13 @@ class LLMGoalPlanner:
         self.config = config or LLMGoalPlannerConfig()
         self.exchanges: list[Exchange] = []
 
-    def propose_goal(self, instruction: str, object_names: Sequence[str]) -> tuple[Atom, ...]:
+    def propose_goal(
+        self, instruction: str, object_names: Sequence[str], check: GoalCheck | None = None
+    ) -> tuple[Atom, ...]:
         """Goal atoms for ``instruction`` over ``object_names`` and the regions, checked.
+
+        ``check`` returns why a parsed goal is not a reading of the instruction (empty when it may
+        be); its problems go back to the model like a parse error, within the same retries.
 
         Raises:
             NoUsableAnswer: No valid goal after the retries (the message names the last problem).
@@ -256,7 +263,10 @@ class LLMGoalPlanner:
         for _ in range(self.config.max_retries + 1):
             response = self.model.chat(messages, response_schema=schema)
             try:
-                atoms = parse_goal(response, object_names, regions, GOAL_PREDICATES)
+                atoms = parse_goal(response, object_names, regions, GOAL_PREDICATES)[: self.config.max_atoms]
+                problems = check(atoms) if check is not None else []
+                if problems:
+                    raise DecisionParseError(f"the goal {[list(a) for a in atoms]} is wrong: {'; '.join(problems)}")
             except DecisionParseError as e:
                 error = str(e)
                 self.exchanges.append(Exchange(tuple(messages), response, error))
@@ -264,7 +274,7 @@ class LLMGoalPlanner:
                 messages = [*messages, assistant(_echo(response)), user(fix)]
                 continue
             self.exchanges.append(Exchange(tuple(messages), response))
-            return atoms[: self.config.max_atoms]
+            return atoms
         raise NoUsableAnswer(f"no valid goal after {self.config.max_retries + 1} attempt(s)", error)
 
     def decide(self, context: Context) -> Decision:

@@ -186,6 +186,22 @@ def test_goal_planner_returns_checked_atoms() -> None:
     assert '"red block"' in model.calls[0].messages[1].content and "left side" in model.calls[0].messages[1].content
 
 
+def test_a_goal_that_fails_the_check_goes_back_to_the_model() -> None:
+    model = ScriptedChatModel(
+        ['{"goal": [["on", "red block", "yellow plate"]]}', '{"goal": [["on", "red block", "blue block"]]}']
+    )
+    planner = LLMGoalPlanner(model)
+
+    def check(atoms: tuple[tuple[str, ...], ...]) -> list[str]:
+        return (
+            [] if any("blue block" in a for a in atoms) else ["it leaves out blue block, which the instruction names"]
+        )
+
+    atoms = planner.propose_goal("stack the red block on the blue block", list(OBJECTS), check=check)
+    assert atoms == (("on", "red block", "blue block"),)
+    assert "it leaves out blue block" in model.calls[1].messages[-1].content
+
+
 def test_goal_planner_gives_up_with_the_reason() -> None:
     model = ScriptedChatModel(lambda m: '{"goal": [["under", "red block", "blue block"]]}')
     planner = LLMGoalPlanner(model)
