@@ -294,6 +294,7 @@ class RobotServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        sock.listen(2048)  # before ready(): a client that connects at once is queued, not refused
         shown = f"[{host}]" if family == socket.AF_INET6 else host
         app = self.server.streamable_http_app(host=host, max_request_body_size=MAX_HTTP_BODY_BYTES)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=3))
