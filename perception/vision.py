@@ -59,6 +59,12 @@ def robot_state(proprio: Any) -> RobotState | None:
     )
 
 
+def _episode_step(info: dict[str, Any]) -> int | None:
+    """The env's control step in ``info["steps"]`` (0 right after a reset); ``None`` when there is none."""
+    step = info.get("steps")
+    return int(step) if isinstance(step, int | np.integer) and not isinstance(step, bool) else None
+
+
 def held_object(objects: tuple[DetectedObject, ...], robot: RobotState) -> str | None:
     """The block between the fingers: gripper part-closed and a block centred at the TCP."""
     if not GRIPPER_CLOSED < robot.gripper_width < GRIPPER_OPEN:
@@ -79,11 +85,14 @@ def held_object(objects: tuple[DetectedObject, ...], robot: RobotState) -> str |
 class VisionPerceiver:
     """Scene graphs from rgb + depth of every camera in ``obs`` (the default perceiver).
 
-    Keeps tracks between calls so names stay stable through an episode; call :meth:`reset`
-    at the start of each episode. With ``remember`` (the default), an object seen before and now
-    hidden behind something nearer in every camera (the arm) is still reported at its last
-    position, with half its confidence, and listed in ``scene.meta["remembered"]``; an object
-    whose spot is now seen empty is not.
+    Keeps tracks between calls so an object keeps the name it was first given for the whole
+    episode, however its size is measured later (lifted, tilted, half hidden, carried far between
+    two calls). Call :meth:`reset` at the start of each episode; an ``info["steps"]`` lower than
+    the last one, or a step-0 frame other than the last, is taken as a reset too.
+
+    With ``remember`` (the default), an object seen before and now hidden behind something nearer
+    in every camera (the arm) is still reported at its last position, with half its confidence,
+    and listed in ``scene.meta["remembered"]``; an object whose spot is now seen empty is not.
 
     Args:
         remember: report tracked objects hidden by an occluder (see above).
@@ -93,11 +102,24 @@ class VisionPerceiver:
         self.tracker = Tracker()
         self.remember = remember
         self._held: str | None = None
+        self._step: int | None = None  # info["steps"] of the last call
+        self._start: np.ndarray | None = None  # a depth image of the last step-0 frame
 
     def reset(self) -> None:
-        """Forget the tracked objects (call at the start of an episode)."""
+        """Forget the tracked objects and free their names (call at the start of an episode)."""
         self.tracker.reset()
         self._held = None
+        self._step = self._start = None
+
+    def _new_episode(self, step: int | None, views: list[CameraView]) -> bool:
+        """Whether the env was reset since the last call: its step count went back, or a new step-0 frame."""
+        last, self._step = self._step, step
+        if step != 0:
+            return step is not None and last is not None and step < last
+        start, self._start = self._start, views[0].depth
+        if last is not None and last > 0:
+            return True
+        return start is not None and not np.array_equal(start, self._start)  # the same frame again is no reset
 
     def hypotheses(self, obs: dict[str, Any], info: dict[str, Any]) -> list[Hypothesis]:
         """Unnamed object hypotheses of one observation (no tracking state is touched)."""
@@ -134,7 +156,11 @@ class VisionPerceiver:
                 with no valid depth yields no objects.
         """
         views = camera_views(obs, info)
-        named = self.tracker.update(self._hypotheses(views))
+        step = _episode_step(info)
+        if self._new_episode(step, views):
+            self.tracker.reset()
+            self._held = None
+        named = self.tracker.update(self._hypotheses(views), step)
         remembered = self._remembered(views)
         named = sorted(named + remembered, key=lambda nh: nh[0])
         objects = tuple(

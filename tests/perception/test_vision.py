@@ -144,3 +144,37 @@ def test_object_hidden_by_the_arm_is_remembered_but_not_one_that_left(tabletop: 
     obs, info = move(env, obs, np.array([0.3, 0.0, 0.4]), -1.0)  # the hand leaves: its spot is seen empty
     scene = perceiver.perceive(obs, info)
     assert block not in scene.names and scene.meta["remembered"] == []
+
+
+def test_a_block_perceived_only_before_and_after_its_pick_keeps_its_name(tabletop: Any, grasp: Any) -> None:
+    """As a skill perceives: once on the table, once held 15 cm up (seen from the side, it measures medium)."""
+    env = tabletop(task="pick_place", seed=0)
+    obs, info = env.reset()
+    perceiver = VisionPerceiver()
+    before = perceiver.perceive(obs, info)
+    assert set(before.names) == set(_truth(env, obs).names)
+    block = "small blue block"
+    obs, info = grasp(env, obs, block)
+    after = perceiver.perceive(obs, info)
+    assert env.unwrapped.held_object() == block
+    assert after.robot is not None and after.robot.holding == block
+    assert after.names == before.names
+    assert after.get(block).position[2] > 0.12
+
+
+@pytest.mark.parametrize("steps_before_reset", [0, 3])
+def test_a_new_episode_frees_the_names_even_without_a_reset_call(tabletop: Any, steps_before_reset: int) -> None:
+    """``info["steps"]`` going back to 0 on another scene starts new tracks (the old ones would rename blocks)."""
+    env = tabletop(task="pick_place")
+    perceiver = VisionPerceiver()
+    obs, info = env.reset(seed=0)
+    perceiver.perceive(obs, info)
+    perceiver.perceive(obs, info)  # the same reset frame twice is one episode: its tracks are kept
+    assert all(t.sightings == 2 for t in perceiver.tracker.tracks)
+    for _ in range(steps_before_reset):
+        obs, _, _, _, info = env.step(np.zeros(5))
+        perceiver.perceive(obs, info)
+    obs, info = env.reset(seed=4)  # a small purple block where seed 0 had none: old tracks named it "purple block"
+    seen = perceiver.perceive(obs, info)
+    assert sorted(seen.names) == sorted(_truth(env, obs).names)
+    assert len(perceiver.tracker.tracks) == len(seen.objects)
