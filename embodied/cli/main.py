@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from embodied.cli import bench, evaluate, run, tasks
+from embodied.cli.lm import lm_app
 from embodied.cli.mcp import mcp_app
 from embodied.cli.memory import memory_app
 from embodied.cli.skills import skills_app
@@ -29,3 +30,4 @@ app.command("tasks")(tasks.list_tasks)
 app.add_typer(skills_app, name="skills")
 app.add_typer(memory_app, name="memory")
 app.add_typer(mcp_app, name="mcp")
+app.add_typer(lm_app, name="lm")
