@@ -49,7 +49,7 @@ class _Hasher:
 def trajectory(backend: str, family: str, seed: int) -> dict[str, Any]:
     from embodied.factory import EpisodeConfig, build_episode
 
-    episode = build_episode(EpisodeConfig(task=family, seed=seed, env=backend), memory=None)
+    episode = build_episode(EpisodeConfig(task=family, seed=seed, env=backend, planner="classical"), memory=None)
     hasher = _Hasher(episode.env)
     episode.agent.tracer = hasher
     try:

@@ -20,6 +20,7 @@ from embodied.errors import EmbodiedError
 from embodied.memory import EMBEDDERS
 from embodied.planners.classical import ClassicalPlanner
 from embodied.planners.grounding import InstructionNotUnderstood, goal_consistency, parse_instruction
+from embodied.planners.readings import TwoReadings
 from embodied.recording.tracing import Tracer
 from embodied.skills.registry import SkillRegistry
 from envs.common import MODALITIES
@@ -39,6 +40,8 @@ ENV_IDS = {"tabletop": "embodied/Tabletop-v0", "pybullet": "embodied/PybulletTab
 PLANNERS = ("classical", "llm", "llm+p", "auto")
 PERCEPTIONS = ("vision", "ground_truth")
 SCENE_SEARCH_TRIES = 400
+#: The chat model LLM+P uses when no --llm is given: SmolLM2 with the shipped adapter, offline.
+DEFAULT_LLM = "local"
 
 
 class UsageError(EmbodiedError, ValueError):
@@ -53,7 +56,8 @@ class EpisodeConfig:
         task: a task family name or a free instruction.
         seed: seed of the scene and instruction.
         instruction: new wording for a family's task (scene and goal stay).
-        planner: ``classical``, ``llm``, ``llm+p`` or ``auto`` (llm+p when ``llm`` is set).
+        planner: ``classical`` (the pattern grounder), ``llm``, ``llm+p`` or ``auto`` (llm+p, with
+            ``llm`` or else the local model).
         llm: chat model spec (``local``, ``openai:MODEL``, ``ollama:MODEL``, ``hf:PATH``, ``scripted:FILE``).
         perception: ``vision`` or ``ground_truth`` (privileged baseline).
         skills: modules with ``@skill`` functions to add to the registry.
@@ -87,8 +91,8 @@ class EpisodeConfig:
     def __post_init__(self) -> None:
         _check_choice("planner", self.planner, PLANNERS)
         _check_choice("perception", self.perception, PERCEPTIONS)
-        if self.planner in ("llm", "llm+p") and not self.llm:
-            raise UsageError(f"--planner {self.planner} needs --llm (e.g. local, openai:MODEL, hf:PATH)")
+        if self.planner == "llm" and not self.llm:
+            raise UsageError("--planner llm needs --llm (e.g. local, openai:MODEL, hf:PATH)")
         if not self.task.strip():
             raise UsageError(
                 f"task {self.task!r} is empty: give a task family (see `embodied tasks`) or an instruction"
@@ -114,9 +118,15 @@ class EpisodeConfig:
 
     @property
     def planner_name(self) -> str:
-        if self.planner == "auto":
-            return "llm+p" if self.llm else "classical"
-        return self.planner
+        """The planner that runs: ``auto`` is LLM+P (the model sets the goal, the classical planner plans)."""
+        return "llm+p" if self.planner == "auto" else self.planner
+
+    @property
+    def llm_spec(self) -> str | None:
+        """The chat model of an LLM planner: ``--llm``, else the local model (``None`` for classical)."""
+        if self.planner_name == "classical":
+            return None
+        return self.llm or DEFAULT_LLM
 
 
 def _check_choice(field: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -279,23 +289,33 @@ def make_perceiver(kind: str, env: Any) -> Perceiver:
     return VisionPerceiver()
 
 
+def planner_description(config: EpisodeConfig) -> str:
+    """What plans and what grounds the instruction, in words (printed by ``run`` and ``eval``)."""
+    spec = config.llm_spec
+    if config.planner_name == "classical":
+        return "classical (goal from the pattern grounder, plans with PDDL)"
+    if config.planner_name == "llm":
+        return f"llm ({spec} calls the skills turn by turn)"
+    return f"llm+p (goal from {spec}, checked against the pattern grounder; plans with PDDL)"
+
+
 def make_planner(config: EpisodeConfig) -> Planner:
-    """The planner the options ask for (auto = llm+p when an LLM is configured, else classical)."""
-    name = config.planner_name
-    if name == "classical":
+    """The planner the options ask for (auto = llm+p, with the local model when no --llm is set)."""
+    name, spec = config.planner_name, config.llm_spec
+    if name == "classical" or spec is None:
         return ClassicalPlanner()
     from embodied.llm import make_chat_model
     from embodied.planners.language import LLMGoalPlanner, LLMPlanner
 
-    assert config.llm is not None
-    model = make_chat_model(config.llm)
+    model = make_chat_model(spec)
     if name == "llm":
         return LLMPlanner(model)
     goal_planner = LLMGoalPlanner(model)
-    planner = ClassicalPlanner(
-        goal_source=lambda text, scene: goal_planner.propose_goal(
+    readings = TwoReadings(
+        lambda text, scene: goal_planner.propose_goal(
             text, scene.names, check=lambda atoms: goal_consistency(text, scene, atoms)
         )
     )
+    planner = ClassicalPlanner(goal_source=readings)
     planner.name = "llm+p"
     return planner

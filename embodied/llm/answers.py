@@ -86,9 +86,11 @@ def decision_schema(
 
 
 def goal_schema(
-    object_names: Sequence[str], regions: Sequence[str] = REGION_NAMES, max_atoms: int = 4
+    object_names: Sequence[str], regions: Sequence[str] = REGION_NAMES, max_atoms: int = 6
 ) -> dict[str, Any]:
     """The schema of an LLM+P goal: ``{"goal": [[predicate, arg, arg], ...]}`` over the given names.
+
+    An empty goal is the model's refusal: the instruction cannot be done with these objects.
 
     Atoms are enumerated (every ordered pair of distinct objects, every object with every
     region), so a constrained model cannot relate an object to itself.
@@ -97,7 +99,7 @@ def goal_schema(
     for pred in ("on", "in"):
         atoms += [_tuple(pred, a, b) for a in object_names for b in object_names if a != b]
     atoms += [_tuple("in_region", a, r) for a in object_names for r in regions]
-    goal = {"type": "array", "minItems": 1, "maxItems": max_atoms, "items": {"anyOf": atoms}}
+    goal = {"type": "array", "minItems": 0, "maxItems": max_atoms, "items": {"anyOf": atoms}}
     return {"type": "object", "properties": {"goal": goal}, "required": ["goal"]}
 
 

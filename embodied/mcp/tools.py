@@ -104,8 +104,8 @@ def run_episode(
 
     Args:
         instruction: what to do; default: the current episode's instruction.
-        planner: classical (offline), llm or llm+p (need the server's --llm), auto (llm+p when the server has
-            --llm); default: the server's --planner.
+        planner: classical (the pattern grounder), llm (needs the server's --llm), llm+p or auto (the
+            server's --llm, else the local model, sets the goal); default: the server's --planner.
     """
     done = session.run_episode(instruction, planner)
     return ToolOutput(bool(done["summary"]["success"]), "episode summary", done)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,7 @@ class ClassicalPlanner:
         self.goal_source: GoalSource = goal_source or parse_instruction
         self._goal: tuple[Atom, ...] | None = None
         self._instruction: str | None = None
+        self._note = ""  # what the goal source said about its readings, until the next decision
 
     def goal_for(self, context: Context) -> tuple[Atom, ...]:
         """Ground the instruction once per episode (raises ``InstructionNotUnderstood``)."""
@@ -155,9 +157,16 @@ class ClassicalPlanner:
         if self._goal is None or self._instruction != context.goal:
             self._goal = checked_goal(context.goal, self.goal_source(context.goal, context.scene))
             self._instruction = context.goal
+            self._note = str(getattr(self.goal_source, "note", ""))
         return self._goal
 
     def decide(self, context: Context) -> Decision:
+        """The next step of the plan toward the goal (the grounding's note leads the first thoughts)."""
+        decision = self._decide(context)
+        note, self._note = self._note, ""
+        return replace(decision, thoughts=f"{note} {decision.thoughts}") if note else decision
+
+    def _decide(self, context: Context) -> Decision:
         goal = self.goal_for(context)
         assert context.scene is not None
         open_atoms = unmet(context.scene, goal)
@@ -175,7 +184,7 @@ class ClassicalPlanner:
         if missing:
             if self._renamed(context.scene, missing, goal) is None:
                 return self._look_for(context.scene, missing, goal, subgoals)
-            return self.decide(context)  # the goal now names what perception calls those objects
+            return self._decide(context)  # the goal now names what perception calls those objects
         # Atoms about objects perception cannot see now but infers (hidden in a container) hold already.
         visible = set(context.scene.names) | REGIONS.keys()
         plan = solve(context.scene, tuple(a for a in goal if set(a[1:]) <= visible), self.engine)

@@ -160,6 +160,7 @@ def parse_instruction(instruction: str, scene: SceneGraph) -> tuple[Atom, ...]:
     return checked_goal(instruction, clauses)
 
 
+_TOWER = re.compile(r"\b(tower|pile|stack of|stack up|on top of each other)\b")
 _ANCHOR = re.compile(r"\b(?:left of|right of|in front of|behind)(?: the)? $")
 
 
@@ -181,6 +182,14 @@ def goal_consistency(instruction: str, scene: SceneGraph, goal: Sequence[Atom]) 
     missing = sorted(named - used)
     if missing:
         problems.append(f"it leaves out {', '.join(missing)}, which the instruction names")
+    tower = [n for n in dict.fromkeys(m.name for m in mentions) if scene.get(n).shape == "block"]
+    if _TOWER.search(text) and len(tower) >= 3:
+        stacked = [a for a in goal if a[0] == "on" and a[1] in tower and a[2] in tower]
+        if len(stacked) < len(tower) - 1:
+            problems.append(
+                f"a tower of {len(tower)} blocks needs {len(tower) - 1} 'on' atoms among them; "
+                f"the goal has {len(stacked)}"
+            )
     return problems
 
 

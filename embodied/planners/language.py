@@ -28,6 +28,7 @@ from embodied.llm.answers import GOAL_PREDICATES, REFLECTION_SCHEMA, REGION_NAME
 from embodied.llm.base import ChatModel, ChatResponse, Message, assistant, user
 from embodied.planners.parsing import (
     DecisionParseError,
+    GoalRefused,
     NoUsableAnswer,
     extract_json_object,
     parse_decision,
@@ -221,7 +222,7 @@ class LLMGoalPlannerConfig:
     """LLM+P settings: retries, the most atoms in a goal, the region names."""
 
     max_retries: int = 2
-    max_atoms: int = 4
+    max_atoms: int = 6
     regions: tuple[str, ...] = REGION_NAMES
 
     def __post_init__(self) -> None:
@@ -250,6 +251,7 @@ class LLMGoalPlanner:
         be); its problems go back to the model like a parse error, within the same retries.
 
         Raises:
+            GoalRefused: The model answered the empty goal (not retried: it is an answer).
             NoUsableAnswer: No valid goal after the retries (the message names the last problem).
             DecisionParseError: No object is visible.
             LLMUnavailable: The model cannot be reached.
@@ -263,10 +265,19 @@ class LLMGoalPlanner:
         for _ in range(self.config.max_retries + 1):
             response = self.model.chat(messages, response_schema=schema)
             try:
-                atoms = parse_goal(response, object_names, regions, GOAL_PREDICATES)[: self.config.max_atoms]
+                atoms = parse_goal(response, object_names, regions, GOAL_PREDICATES, allow_empty=True)
+                atoms = atoms[: self.config.max_atoms]
+                if not atoms:
+                    self.exchanges.append(Exchange(tuple(messages), response))
+                    raise GoalRefused(
+                        f"the model finds no reading of {instruction[:200]!r} with the visible objects "
+                        f"({', '.join(object_names)})"
+                    )
                 problems = check(atoms) if check is not None else []
                 if problems:
                     raise DecisionParseError(f"the goal {[list(a) for a in atoms]} is wrong: {'; '.join(problems)}")
+            except GoalRefused:
+                raise
             except DecisionParseError as e:
                 error = str(e)
                 self.exchanges.append(Exchange(tuple(messages), response, error))

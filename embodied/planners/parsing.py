@@ -45,6 +45,10 @@ class DecisionParseError(EmbodiedError, ValueError):
     """A model answer that cannot be used; the message is written to be shown to the model."""
 
 
+class GoalRefused(DecisionParseError):
+    """The model answered the empty goal: it finds no reading of the instruction with these objects."""
+
+
 class NoUsableAnswer(DecisionParseError):
     """The model keeps answering unusably; raised by a planner to end the episode.
 
@@ -276,14 +280,20 @@ def parse_decision(response: ChatResponse, allowed_tools: Set[str]) -> Decision:
 
 
 def parse_goal(
-    response: ChatResponse, object_names: Sequence[str], regions: Sequence[str], predicates: Sequence[str]
+    response: ChatResponse,
+    object_names: Sequence[str],
+    regions: Sequence[str],
+    predicates: Sequence[str],
+    allow_empty: bool = False,
 ) -> tuple[Atom, ...]:
     """Read LLM+P goal atoms (``{"goal": [[pred, a, b], ...]}`` or a bare list) and check every name.
 
     Names are matched case- and space-insensitively and returned as given in ``object_names``.
+    With ``allow_empty`` the empty goal (a refusal) is returned as ``()``.
 
     Raises:
-        DecisionParseError: Malformed, empty, or naming an unknown predicate, object or region.
+        DecisionParseError: Malformed, empty (unless allowed), or naming an unknown predicate,
+            object or region.
     """
     content = (response.content if isinstance(response.content, str) else "")[:MAX_ANSWER_CHARS]
     stripped = content.strip()
@@ -295,6 +305,8 @@ def parse_goal(
     else:
         data = extract_json_object(content, frozenset({"goal", "goal_atoms"}))
         value = data.get("goal", data.get("goal_atoms"))
+    if isinstance(value, list) and not value and allow_empty:
+        return ()
     if not isinstance(value, list) or not value:
         raise DecisionParseError('the goal must be a non-empty list like {"goal": [["on", "a", "b"]]}')
     canon = {" ".join(n.lower().split()): n for n in object_names}

@@ -37,7 +37,7 @@ def test_an_episode_is_assembled_with_its_task_and_memory_and_closes_both(tmp_pa
         assert episode.task is not None and episode.task.instruction == "pile it up"
         assert episode.reset_options == {"task": episode.task}
         assert episode.memory is not None and episode.memory.path == tmp_path / "m.sqlite"
-        assert episode.agent.planner.name == "classical"
+        assert episode.agent.planner.name == "llm+p"  # the default: the local model sets the goal
         obs, info = episode.env.reset(seed=2, options=episode.reset_options)
         assert info["instruction"] == "pile it up" and set(obs) == {"rgb", "depth", "segmentation", "proprio"}
     with pytest.raises(MemoryStoreError, match="closed"):

@@ -95,7 +95,8 @@ def command_argv(command: str, memory: Path, folder: Path, query: str) -> list[s
     if command == "skills remove":
         return ["skills", "remove", "padding_3", "--memory", str(memory)]
     return [
-        "run", "--task", "stack", "--seed", "1", "--perception", "ground_truth", "--no-video", "--max-steps", "40",
+        "run", "--task", "stack", "--seed", "1", "--planner", "classical", "--perception", "ground_truth", "--no-video",
+        "--max-steps", "40",
         "--out", str(folder / "runs"), "--memory", str(memory), "--embedder", "lexical",
     ]  # fmt: skip
 

@@ -18,7 +18,7 @@ def test_run_writes_a_playable_video_and_summary(tmp_path):
     args = ["run", "--task", "stack", "--seed", "3", "--perception", "ground_truth", "--out", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "planner classical" in result.output
+    assert "planner llm+p (goal from local, checked against the pattern grounder" in result.output  # the default
     (folder,) = tmp_path.iterdir()
     summary = json.loads((folder / "episode.json").read_text())
     assert summary["success"] is True and summary["verified"] is True

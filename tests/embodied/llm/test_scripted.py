@@ -40,8 +40,13 @@ def test_factory_forms(tmp_path: Path) -> None:
     assert llm.chat([user("")]).tool_calls[0].name == "look"
     assert json.loads(llm.chat([user("")]).content) == {"thoughts": "x", "done": True}
     assert make_chat_model("scripted").name == "scripted"
-    for bad in ("gpt-4", "openai:", "hf:", "claude:opus", "", "local:other"):
-        with pytest.raises(LLMConfigError, match="use one of: openai:MODEL, ollama:MODEL, local, hf:PATH, scripted"):
+    for bad in ("gpt-4", "openai:", "hf:", "claude:opus", ""):
+        with pytest.raises(
+            LLMConfigError,
+            match="use one of: openai:MODEL, ollama:MODEL, local, local:base, local:FOLDER, hf:PATH, scripted",
+        ):
             make_chat_model(bad)
+    with pytest.raises(LLMConfigError, match="local: other holds no LoRA adapter"):
+        make_chat_model("local:other")
     with pytest.raises(LLMConfigError, match="cannot read the script"):
         make_chat_model(f"scripted:{tmp_path / 'missing.json'}")

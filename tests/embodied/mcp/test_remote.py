@@ -25,7 +25,21 @@ class _NoEnv:
 
 
 def spec(out, *extra: str) -> str:
-    cmd = [*EMBODIED, "mcp", "serve", "--task", "stack", "--seed", "3", "--no-video", "--out", str(out), *extra]
+    cmd = [
+        *EMBODIED,
+        "mcp",
+        "serve",
+        "--task",
+        "stack",
+        "--seed",
+        "3",
+        "--planner",
+        "classical",
+        "--no-video",
+        "--out",
+        str(out),
+        *extra,
+    ]
     return "mcp:" + shlex.join(cmd)
 
 
@@ -65,7 +79,19 @@ def test_a_command_that_is_not_an_mcp_server_is_a_load_error():
 
 @pytest.mark.slow
 def test_embodied_run_offers_the_imported_tools_to_the_planner(tmp_path):
-    args = ["run", "--task", "stack", "--seed", "3", "--perception", "ground_truth", "--no-video", "--no-memory"]
+    args = [
+        "run",
+        "--task",
+        "stack",
+        "--seed",
+        "3",
+        "--planner",
+        "classical",
+        "--perception",
+        "ground_truth",
+        "--no-video",
+        "--no-memory",
+    ]
     try:
         result = CliRunner().invoke(
             app, [*args, "--out", str(tmp_path / "local"), "--skills", spec(tmp_path / "remote")]

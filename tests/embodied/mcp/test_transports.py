@@ -18,7 +18,7 @@ from .conftest import EMBODIED, ROOT, stack_task, start_http_server, with_client
 
 
 def options(out, *extra: str) -> list[str]:
-    return ["--task", "stack", "--seed", "3", "--out", str(out), *extra]
+    return ["--task", "stack", "--seed", "3", "--planner", "classical", "--out", str(out), *extra]
 
 
 @pytest.mark.slow

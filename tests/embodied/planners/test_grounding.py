@@ -104,6 +104,23 @@ def test_arbitrary_text_never_crashes(text):
         # a spatial reference's anchor is not part of the goal
         ("put the block left of the blue block in the yellow bowl", [("in", "red block", "yellow bowl")], None),
         ("put everything in the bin", [("in", "red block", "bin")], None),
+        # a tower of three read as one atom (a false success once: it was executed and "verified")
+        (
+            "build a tower of the blue block, the red block and the green block",
+            [("on", "red block", "large blue block"), ("in", "small green block", "bin")],
+            "tower of 3 blocks needs 2",
+        ),
+        (
+            "build a tower of the blue block, the red block and the green block",
+            [("on", "red block", "large blue block"), ("on", "small green block", "red block")],
+            None,
+        ),
+        # "stack" as a verb over two placements is no tower
+        (
+            "stack the red block on the blue block and put the green block in the bin",
+            [("on", "red block", "large blue block"), ("in", "small green block", "bin")],
+            None,
+        ),
     ],
 )
 def test_a_goal_must_name_what_the_instruction_names(instruction, goal, problem):
