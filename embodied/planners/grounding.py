@@ -164,14 +164,35 @@ _TOWER = re.compile(r"\b(tower|pile|stack of|stack up|on top of each other)\b")
 _ANCHOR = re.compile(r"\b(?:left of|right of|in front of|behind)(?: the)? $")
 
 
+def impossible_here(scene: SceneGraph, goal: Sequence[Atom]) -> list[str]:
+    """Atoms the objects of ``scene`` cannot satisfy: only blocks move, ``in`` needs a bowl or the
+    bin, ``on`` a block or a plate, and a block holds one block on top."""
+    problems = []
+    shape = {o.name: o.shape for o in scene.objects}
+    on_block: dict[str, str] = {}
+    for pred, subject, target in (a for a in goal if len(a) == 3):
+        if shape.get(subject, "block") != "block":
+            problems.append(f"{pred}({subject}, {target}) moves the {subject}, but only blocks are moved")
+        if pred == "in" and shape.get(target, "bowl") not in CONTAINERS:
+            problems.append(f"in({subject}, {target}): the {target} is no bowl or bin")
+        if pred == "on" and shape.get(target, "block") not in ("block", "plate"):
+            problems.append(f"on({subject}, {target}): things go in the {target}, not on it")
+        if pred == "on" and shape.get(target) == "block":
+            other = on_block.setdefault(target, subject)
+            if other != subject:
+                problems.append(f"both the {other} and the {subject} would sit on the {target}")
+    return problems
+
+
 def goal_consistency(instruction: str, scene: SceneGraph, goal: Sequence[Atom]) -> list[str]:
     """Why ``goal`` is not a reading of ``instruction`` in ``scene`` (empty when it may be).
 
-    The goal must be possible (:func:`~embodied.core.goals.goal_problems`) and must name every object
-    the instruction names unambiguously, except the anchor of a spatial reference ("the block left
-    of the bowl"). A goal from a language model that drops a named object is not what was asked.
+    The goal must be possible (:func:`~embodied.core.goals.goal_problems` and
+    :func:`impossible_here`) and must name every object the instruction names unambiguously, except
+    the anchor of a spatial reference ("the block left of the bowl"). A goal from a language model
+    that drops a named object is not what was asked.
     """
-    problems = goal_problems(goal)
+    problems = goal_problems(goal) + impossible_here(scene, goal)
     text = _norm(instruction)
     try:
         mentions = find_mentions(text, scene)

@@ -115,6 +115,15 @@ def test_arbitrary_text_never_crashes(text):
             [("on", "red block", "large blue block"), ("on", "small green block", "red block")],
             None,
         ),
+        # atoms the objects cannot satisfy (SmolLM2 wrote these for held-out wordings)
+        ("red in red, green in yellow", [("in", "small green block", "red block")], "no bowl or bin"),
+        (
+            "put the red block on the blue block with the green block on top",
+            [("on", "red block", "large blue block"), ("on", "small green block", "large blue block")],
+            "both the red block and the small green block would sit on the large blue block",
+        ),
+        ("put the bowl on the red block", [("on", "yellow bowl", "red block")], "only blocks are moved"),
+        ("put the red block on the bowl", [("on", "red block", "yellow bowl")], "not on it"),
         # "stack" as a verb over two placements is no tower
         (
             "stack the red block on the blue block and put the green block in the bin",
