@@ -19,7 +19,7 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 
 #: An OpenAI-shape tool schema: ``{"type": "function", "function": {"name", "description", "parameters"}}``.
 ToolSchema = Mapping[str, Any]
-#: A JSON schema (the subset described in :mod:`embodied.llm.grammar`).
+#: A JSON schema (local models enforce it with llguidance: :mod:`embodied.llm.guided`).
 JsonSchema = Mapping[str, Any]
 
 

@@ -3,7 +3,7 @@
 Weights are loaded from a local folder only (``local_files_only=True``): nothing is downloaded.
 When a ``response_schema`` is given (the planner passes the decision schema, whose skill names
 are an enum and whose string arguments are the visible object names), a logits processor masks
-every token that would leave the schema (:mod:`embodied.llm.grammar`), so even a randomly
+every token that would leave the schema (:mod:`embodied.llm.guided`, on ``llguidance``), so even a randomly
 initialised model answers with a schema-valid decision. With ``tools`` but no schema, the
 decision schema is derived from the tools; with neither, generation is free text.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from embodied.llm.base import (
     ToolSchema,
     with_tool_listing,
 )
-from embodied.llm.grammar import Grammar, GrammarLimits, TokenConstraint, TokenTrie, compile_schema
+from embodied.llm.chat_template import render_chat
+from embodied.llm.guided import Guide, GuidedLogitsProcessor, GuidedTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ class HFConfig:
     seed: int | None = 0
     device: str = "cpu"
     num_threads: int | None = None  # torch CPU threads while generating (None: torch's setting)
-    limits: GrammarLimits = field(default_factory=GrammarLimits)
 
     def __post_init__(self) -> None:
         if not self.path:
@@ -76,59 +76,6 @@ def _safetensors_error() -> type[Exception]:
     return SafetensorError  # type: ignore[no-any-return]
 
 
-def token_texts(tokenizer: Any, vocab_size: int) -> list[str | None]:
-    """The text each token id adds when decoded mid-sequence (``None`` for special or partial tokens).
-
-    Each id is decoded after an anchor token and the anchor's text removed, so tokenizers that
-    drop a leading space when a token is decoded alone (SentencePiece) still give exact texts.
-    """
-    anchor = tokenizer.encode("a", add_special_tokens=False)[:1]
-    base = tokenizer.decode(anchor, clean_up_tokenization_spaces=False)
-    special = set(tokenizer.all_special_ids)
-    ids = list(range(min(vocab_size, len(tokenizer))))
-    decoded = tokenizer.batch_decode([[*anchor, i] for i in ids], clean_up_tokenization_spaces=False)
-    texts: list[str | None] = [None] * vocab_size
-    for i, text in zip(ids, decoded, strict=True):
-        if i in special or not text.startswith(base) or "\ufffd" in text:
-            continue
-        texts[i] = text[len(base) :] or None
-    return texts
-
-
-class GrammarLogitsProcessor:
-    """Masks the logits of tokens that would leave the grammar (batch size 1).
-
-    It follows the tokens generated so far, keeps their text in :attr:`text`, and allows only
-    tokens after which the document can still be completed within the remaining budget.
-    """
-
-    def __init__(self, constraint: TokenConstraint, texts: Sequence[str | None], prompt_len: int, budget: int) -> None:
-        self.constraint, self.texts = constraint, texts
-        self.prompt_len, self.budget = prompt_len, budget
-        self.state = constraint.grammar.start
-        self.parts: list[str] = []
-
-    @property
-    def text(self) -> str:
-        """The generated document so far."""
-        return "".join(self.parts)
-
-    def consume(self, sequence: Any) -> None:
-        """Follow the tokens of ``sequence`` (prompt + generated ids, 1-D) not seen yet."""
-        for tid in sequence[self.prompt_len + len(self.parts) :].tolist():
-            piece = self.texts[tid] if 0 <= tid < len(self.texts) else None
-            self.parts.append(piece or "")
-            if piece:
-                self.state = self.constraint.grammar.advance(self.state, piece)
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        self.consume(input_ids[0])
-        allowed = self.constraint.allowed(self.state, self.budget - len(self.parts)) or [self.constraint.eos_id]
-        mask = scores.new_full(scores.shape, float("-inf"))
-        mask[:, allowed] = 0.0
-        return scores + mask
-
-
 class HFChatModel:
     """A :class:`~embodied.llm.base.ChatModel` running a local ``transformers`` causal LM."""
 
@@ -150,31 +97,24 @@ class HFChatModel:
         self.model.to(config.device).eval()
         if self.tokenizer.eos_token_id is None:
             raise LLMConfigError(f"hf: the tokenizer in {folder} has no eos_token; constrained decoding needs one")
-        self._texts: list[str | None] | None = None
-        self._trie: TokenTrie | None = None  # of _texts, shared by the constraints of every schema
-        self._grammars: dict[str, TokenConstraint] = {}
+        self._guided: GuidedTokenizer | None = None  # built on the first constrained answer
+        self._guides: dict[str, Guide] = {}
 
-    def _constraint(self, schema: JsonSchema) -> TokenConstraint:
+    def _guide(self, schema: JsonSchema) -> Guide:
+        """The compiled schema (the 8 most recent are kept)."""
         key = json.dumps(schema, sort_keys=True)
-        if key not in self._grammars:
-            if self._texts is None or self._trie is None:
-                self._texts = token_texts(self.tokenizer, int(self.model.config.vocab_size))
-                self._trie = TokenTrie(self._texts)
-            grammar: Grammar = compile_schema(schema, self.config.limits)
-            if len(self._grammars) >= 8:
-                self._grammars.pop(next(iter(self._grammars)))
-            self._grammars[key] = TokenConstraint(grammar, self._trie, int(self.tokenizer.eos_token_id))
-        return self._grammars[key]
+        if key not in self._guides:
+            if self._guided is None:
+                vocab = int(self.model.config.vocab_size)
+                self._guided = GuidedTokenizer(self.tokenizer, vocab, int(self.tokenizer.eos_token_id))
+            if len(self._guides) >= 8:
+                self._guides.pop(next(iter(self._guides)))
+            self._guides[key] = self._guided.compile(schema)
+        return self._guides[key]
 
     def render(self, messages: Sequence[Message]) -> str:
-        """The prompt text: the tokenizer's chat template, or plain role tags when it has none."""
-        if getattr(self.tokenizer, "chat_template", None):
-            return str(
-                self.tokenizer.apply_chat_template(
-                    [m.to_openai() for m in messages], tokenize=False, add_generation_prompt=True
-                )
-            )
-        return "".join(f"<|{m.role}|>\n{m.content}\n" for m in messages) + "<|assistant|>\n"
+        """The prompt text (see :func:`render_chat`)."""
+        return render_chat(self.tokenizer, messages)
 
     def _prompt_ids(self, messages: Sequence[Message]) -> Any:
         ids = self.tokenizer(self.render(messages), return_tensors="pt").input_ids
@@ -196,14 +136,13 @@ class HFChatModel:
         ids = self._prompt_ids(with_tool_listing(messages, tools or ()))
         processor = None
         if schema is not None:
-            constraint = self._constraint(schema)
-            shortest = constraint.grammar.distance(constraint.grammar.start)
-            if shortest >= self.config.max_new_tokens:
+            guide = self._guide(schema)
+            if guide.shortest > self.config.max_new_tokens:
                 raise LLMConfigError(
                     f"HFConfig.max_new_tokens={self.config.max_new_tokens} is too small for this response schema: "
-                    f"its shortest answer has {shortest} characters; raise it above {shortest}"
+                    f"its shortest answer takes {guide.shortest} tokens; raise it to at least {guide.shortest}"
                 )
-            processor = GrammarLogitsProcessor(constraint, self._texts or [], ids.shape[1], self.config.max_new_tokens)
+            processor = GuidedLogitsProcessor(guide, ids.shape[1], self.config.max_new_tokens)
         sampling: dict[str, Any] = {"do_sample": False}
         if self.config.temperature > 0:
             sampling = {"do_sample": True, "temperature": self.config.temperature}
@@ -227,5 +166,7 @@ class HFChatModel:
         new = out[0, ids.shape[1] :]
         if processor is not None:
             processor.consume(out[0])
+            if not processor.complete:
+                logger.warning("the constrained answer was cut at max_new_tokens=%d", self.config.max_new_tokens)
         text = processor.text if processor else self.tokenizer.decode(new, skip_special_tokens=True)
         return ChatResponse(content=text, prompt_tokens=int(ids.shape[1]), completion_tokens=int(new.shape[0]))

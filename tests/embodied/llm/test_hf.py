@@ -16,9 +16,9 @@ import pytest
 from embodied.core.decision import Context
 from embodied.errors import DependencyNotInstalled
 from embodied.llm import LLMConfigError, make_chat_model, system, user
-from embodied.llm.answers import GOAL_PREDICATES, REGION_NAMES
+from embodied.llm.answers import GOAL_PREDICATES, REGION_NAMES, goal_schema
 from embodied.llm.hf import HFChatModel, HFConfig
-from embodied.planners.language import LLMGoalPlanner, LLMPlanner
+from embodied.planners.language import LLMPlanner
 from perception.scene_graph import DetectedObject, SceneGraph
 
 torch = pytest.importorskip("torch", reason="the hf backend needs torch (extra `hf`)")
@@ -56,10 +56,12 @@ def test_random_model_gives_schema_valid_decisions(tiny_model: HFChatModel, skil
                 assert value in OBJECTS + REGION_NAMES or isinstance(value, int | float)
 
 
-def test_random_model_proposes_valid_goal_atoms(tiny_model: HFChatModel) -> None:
-    atoms = LLMGoalPlanner(tiny_model).propose_goal("stack the red block on the blue block", list(OBJECTS))
-    assert atoms
-    for pred, first, second in atoms:
+def test_random_model_writes_valid_goal_atoms(tiny_model: HFChatModel) -> None:
+    schema = goal_schema(list(OBJECTS))
+    schema["properties"]["goal"]["minItems"] = 2  # an empty goal (a refusal) is valid too; ask for atoms here
+    atoms = json.loads(tiny_model.chat([user("stack the red block on the blue block")], response_schema=schema).content)
+    assert len(atoms["goal"]) >= 2
+    for pred, first, second in atoms["goal"]:
         assert pred in GOAL_PREDICATES and first in OBJECTS and first != second
         assert second in (REGION_NAMES if pred == "in_region" else OBJECTS)
 
@@ -86,10 +88,21 @@ def test_sampling_stays_inside_the_schema(tiny_model_dir: Path, skill_tools: lis
         assert {c["name"] for c in answer["tool_calls"]} <= {t["function"]["name"] for t in skill_tools}
 
 
-def test_too_small_a_token_budget_is_reported(tiny_model_dir: Path, skill_tools: list[dict[str, Any]]) -> None:
+def test_answers_are_complete_within_a_small_token_budget(
+    tiny_model_dir: Path, skill_tools: list[dict[str, Any]]
+) -> None:
+    """Sampling hot from a random model would ramble in ``thoughts``; the answer still closes in time."""
+    model = HFChatModel(HFConfig(path=str(tiny_model_dir), temperature=2.0, seed=5, max_new_tokens=40, num_threads=1))
+    for _ in range(3):
+        response = model.chat([user("go")], tools=skill_tools)
+        assert set(json.loads(response.content)) == {"thoughts", "tool_calls", "done"}
+        assert response.completion_tokens <= 40
+
+
+def test_too_small_a_token_budget_is_reported(tiny_model_dir: Path) -> None:
     model = HFChatModel(HFConfig(path=str(tiny_model_dir), max_new_tokens=20))
-    with pytest.raises(LLMConfigError, match="max_new_tokens=20 is too small"):
-        model.chat([], tools=skill_tools)
+    with pytest.raises(LLMConfigError, match=r"max_new_tokens=20 is too small .* takes \d+ tokens"):
+        model.chat([user("go")], response_schema={"const": "the quick brown fox jumps over the lazy dog"})
 
 
 def test_bad_paths_say_what_to_pass(tmp_path: Path) -> None:
