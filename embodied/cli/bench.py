@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "give_up": ["--timeout", "1"],
     "mcp": ["--calls", "50", "--seeds", "2"],
     "language": ["--n", "1"],
+    "llm_server": ["--families", "stack", "tower", "--max-turns", "4"],
 }
 #: the source checkout holding ``benchmarks/`` (embodied/cli/bench.py -> the repository root)
 ROOT = Path(__file__).resolve().parents[2]
