@@ -218,7 +218,29 @@ def test_workers_that_outlive_their_parent_keep_the_folder_locked(tmp_path, star
     for pid in orphans:
         os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: not driver.processes(), 5, lambda: f"these to end after SIGKILL: {driver.processes()}")
+    # A killed process closes its files on its way out; on a loaded machine that can trail the end of the
+    # process a little, so the folder gets a few seconds to come free (and the failure names who holds it).
+    _wait_for(lambda: _free(out), 10, lambda: f"{out} to come free; its lock file is open in {_holders(out)}")
     assert evaluate([], EvalOptions(), out) == []
+
+
+def _free(out: Path) -> bool:
+    try:
+        with FolderLock(out):
+            return True
+    except EvalFolderBusy:
+        return False
+
+
+def _holders(out: Path) -> dict[int, str]:
+    """Processes with the folder's lock file open, and their command lines."""
+    lock, found = str(out / ".eval.lock"), {}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == lock for fd in fd_dir.iterdir()):
+                pid = int(fd_dir.parent.name)
+                found[pid] = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return found
 
 
 def test_the_folder_lock_is_exclusive_and_released_on_exit(tmp_path):
