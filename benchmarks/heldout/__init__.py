@@ -24,9 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT = Path(__file__).with_name("language.jsonl")
+#: Set B, written later by another author in the same way (see README.md), on its own seeds.
+SET_B = Path(__file__).with_name("language_b.jsonl")
 
-#: The seeds reserved for held-out data (inclusive).
+#: The seeds reserved for held-out data: set A (``language.jsonl``) and set B (``language_b.jsonl``).
 SEEDS = range(5000, 6000)
+SEEDS_B = range(7000, 8000)
+#: Each set's file and seed range, by the name the language benchmark reports it under.
+SETS = {"heldout": (DEFAULT, SEEDS), "heldout_b": (SET_B, SEEDS_B)}
 
 Atom = tuple[str, ...]
 

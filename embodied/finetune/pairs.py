@@ -33,11 +33,12 @@ from envs.scene_spec import ObjectSpec, SceneSpec
 from envs.tasks import FAMILIES, sample_task
 from envs.tasks.chains import sample_chain
 
-#: Seeds of the training scenes: far from the suites' seeds and the held-out set's 5000-5999.
+#: Seeds of the training scenes: far from the suites' seeds and the held-out sets' seeds.
 TRAIN_SEEDS = range(100_000, 1_000_000)
 #: Seeds of the development split (generated like training data, never trained on).
 DEV_SEEDS = range(50_000, 60_000)
-HELD_OUT_SEEDS = range(5000, 6000)
+#: Seeds of the held-out sets in benchmarks/heldout (set A: 5000-5999, set B: 7000-7999); never generated.
+HELD_OUT_SEEDS = (range(5000, 6000), range(7000, 8000))
 REFUSAL: tuple[Atom, ...] = ()
 
 
@@ -510,7 +511,8 @@ def examples(count: int, seeds: range = TRAIN_SEEDS) -> list[GoalExample]:
     """``count`` pairs from the first ``count`` seeds of ``seeds``."""
     if count > len(seeds):
         raise ValueError(f"asked for {count} examples but the seed range has only {len(seeds)}")
-    overlap = set(range(seeds.start, seeds.stop)) & set(HELD_OUT_SEEDS) if seeds.start < HELD_OUT_SEEDS.stop else set()
-    if overlap:
-        raise ValueError(f"seeds {seeds} overlap the held-out seeds {HELD_OUT_SEEDS}")
+    used = seeds[:count]
+    for held in HELD_OUT_SEEDS:
+        if used and used.start < held.stop and held.start < used.stop:
+            raise ValueError(f"seeds {used.start}-{used.stop - 1} overlap the held-out seeds {held.start}-{held.stop - 1}")
     return [example(seeds[i]) for i in range(count)]

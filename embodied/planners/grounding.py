@@ -2,10 +2,11 @@
 
 No language model: the instruction is classified into a task shape (sort, clear, push, a chain
 of "X on/in Y" clauses, a tower listed bottom-up) and its slots are filled with the names of the
-objects perception reports. Object mentions are matched against those names, so "the purple
-block" finds "large purple block" when it is the only purple block, and "the block left of the
-bowl" is resolved with the scene's spatial relations. An instruction that cannot be grounded
-raises :class:`InstructionNotUnderstood`, whose message suggests configuring an LLM.
+objects perception reports. Object mentions are read by :mod:`embodied.planners.references`, so
+"the purple block" finds "large purple block" when it is the only purple block, and "the block
+left of the bowl" or "the leftmost block" is resolved from the positions perception reports. An
+instruction that cannot be grounded raises :class:`InstructionNotUnderstood`, whose message
+suggests configuring an LLM.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from embodied.core.decision import Atom
 from embodied.core.goals import goal_problems
 from embodied.errors import EmbodiedError
+from embodied.planners.references import read_mentions
 from envs.scene_spec import REGIONS
-from perception.scene_graph import DetectedObject, SceneGraph
+from perception.scene_graph import SceneGraph
 
-SIZES = ("small", "medium", "large")
 CONTAINERS = ("bowl", "bin")
 REGION_WORDS = {
     "left side": ("left",),
@@ -29,7 +30,6 @@ REGION_WORDS = {
     "front": ("front", "near edge", "closer"),
     "back": ("back", "far edge", "far side", "rear"),
 }
-SPATIAL = {"left of": "left_of", "right of": "right_of", "in front of": "in_front_of", "behind": "behind"}
 _CLAUSE_SPLIT = re.compile(
     r"\b(?:and then|then|after that|afterwards|finally)\b|[,;.]|\band\b(?= (?:put|place|stack|move|set|drop))"
 )
@@ -41,91 +41,54 @@ class InstructionNotUnderstood(EmbodiedError, ValueError):
     """The offline parser could not turn the instruction into goal atoms."""
 
 
-@dataclass(frozen=True)
-class _Mention:
-    start: int
-    end: int
-    name: str
-
-
 def _norm(text: str) -> str:
     text = text.lower().replace("colour", "color").replace("-", " ")
     return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9 ,;.]", " ", text)).strip()
 
 
-def _shape_word(obj: DetectedObject) -> str:
-    return "bin" if obj.shape == "bin" else obj.shape
+@dataclass(frozen=True)
+class Named:
+    """A mention that names one object: its span in the text and the object's name."""
+
+    start: int
+    end: int
+    name: str
 
 
-def _candidates(scene: SceneGraph, colour: str | None, size: str | None, shape: str | None) -> list[DetectedObject]:
-    out = []
-    for o in scene.objects:
-        if shape and _shape_word(o) != shape and not (shape == "box" and o.shape == "bin"):
-            continue
-        if colour and o.colour.replace("colour", "color") != colour:
-            continue
-        if size and not (o.name.startswith(size) or (size == "medium" and o.name.split()[0] not in SIZES)):
-            continue
-        out.append(o)
-    return out
-
-
-_MENTION = re.compile(
-    r"\b(?:(small|medium|large|big|little|tiny)\s+)?(?:(red|green|blue|yellow|purple|orange|grey|gray|pink|white|black|brown|cyan|magenta)\s+)?"
-    r"(block|cube|bowl|plate|bin|box)s?\b"
-)
-_SIZE_ALIASES = {"big": "large", "little": "small", "tiny": "small"}
-_SHAPE_ALIASES = {"cube": "block", "box": "bin"}
-
-
-def find_mentions(text: str, scene: SceneGraph) -> list[_Mention]:
-    """Object mentions in ``text`` resolved to unique scene names (ambiguous ones raise)."""
+def find_mentions(text: str, scene: SceneGraph) -> list[Named]:
+    """The object mentions in ``text`` that name one object (:mod:`~embodied.planners.references`);
+    a mention of something not visible, or of one of several things without saying which, raises."""
     mentions = []
-    for m in _MENTION.finditer(text):
-        size, colour, shape = m.group(1), m.group(2), m.group(3)
-        size = _SIZE_ALIASES.get(size or "", size)
-        shape = _SHAPE_ALIASES.get(shape, shape)
-        colour = "grey" if colour == "gray" else colour
-        if colour is None and size is None and shape == "block":
-            continue  # "the block" alone: resolved by a spatial relation or not at all
-        cands = _candidates(scene, colour, size, shape)
-        if len(cands) > 1 and size is None:
-            exact = [c for c in cands if c.name.split()[0] not in SIZES]
-            cands = exact if len(exact) == 1 else cands
-        if len(cands) != 1:
-            what = " ".join(p for p in (size, colour, shape) if p)
-            if not cands:
-                raise InstructionNotUnderstood(f"no '{what}' is visible; visible objects: {list(scene.names)}")
-            raise InstructionNotUnderstood(f"'{what}' is ambiguous: {[c.name for c in cands]}")
-        mentions.append(_Mention(m.start(), m.end(), cands[0].name))
+    for m in read_mentions(text, scene):
+        problem = m.problem(scene)
+        if problem:
+            raise InstructionNotUnderstood(problem)
+        if m.name is not None:
+            mentions.append(Named(m.start, m.end, m.name))
     return mentions
 
 
-def _relation_of(scene: SceneGraph, subject: str, obj: str) -> str:
-    return "in" if scene.get(obj).shape in CONTAINERS else "on"
+def _relation_of(scene: SceneGraph, target: str) -> str:
+    return "in" if scene.get(target).shape in CONTAINERS else "on"
 
 
-def _spatial_referent(text: str, scene: SceneGraph) -> tuple[str, str, int, int] | None:
-    """Resolve "the block <relation> the <object>" to the one block in that relation."""
-    for phrase, rel in SPATIAL.items():
-        m = re.search(rf"\bblock (?:that is |which is )?(?:to the )?{phrase}(?: the)? ", text)
-        if not m:
+def _resolve_references(text: str, scene: SceneGraph) -> str:
+    """``text`` with each mention that names one object replaced by that name ("the block left of the
+    bowl" -> "the red block", "the big cube" -> "the large red block"); "in it" or "on it" after a
+    position relative to an object then means that object."""
+    mentions = read_mentions(text, scene)
+    inside = {
+        j for i, m in enumerate(mentions) for j, n in enumerate(mentions) if i != j and m.start <= n.start < m.end
+    }
+    outer = [m for j, m in enumerate(mentions) if j not in inside]  # not an anchor inside another's words
+    for m in reversed(outer):
+        if m.name is None or text[m.start : m.end] == m.name:
             continue
-        ref = find_mentions(text[m.end() :], scene)
-        if not ref:
-            continue
-        anchor = scene.get(ref[0].name)
-        blocks = [o for o in scene.objects if o.shape == "block"]
-        dx = {"left_of": (0, 1), "right_of": (0, -1), "in_front_of": (-1, 0), "behind": (1, 0)}[rel]
-        scored = [
-            (b, (b.position[0] - anchor.position[0]) * dx[0] + (b.position[1] - anchor.position[1]) * dx[1])
-            for b in blocks
-        ]
-        hits = [b for b, s in scored if s > 0.05]
-        if len(hits) != 1:
-            raise InstructionNotUnderstood(f"'the block {phrase} the {anchor.name}' matches {[b.name for b in hits]}")
-        return hits[0].name, anchor.name, m.start(), m.end() + ref[0].end
-    return None
+        text = f"{text[: m.start]}{m.name}{text[m.end :]}"
+        if m.relative_to:
+            text = re.sub(r"\b(?:into|in|inside) it\b", f"in the {m.relative_to}", text)
+            text = re.sub(r"\b(?:onto|on top of|on) it\b", f"on the {m.relative_to}", text)
+    return text
 
 
 def _region(text: str) -> str | None:
@@ -161,7 +124,6 @@ def parse_instruction(instruction: str, scene: SceneGraph) -> tuple[Atom, ...]:
 
 
 _TOWER = re.compile(r"\b(tower|pile|stack of|stack up|on top of each other)\b")
-_ANCHOR = re.compile(r"\b(?:left of|right of|in front of|behind)(?: the)? $")
 
 
 def impossible_here(scene: SceneGraph, goal: Sequence[Atom]) -> list[str]:
@@ -188,22 +150,24 @@ def goal_consistency(instruction: str, scene: SceneGraph, goal: Sequence[Atom]) 
     """Why ``goal`` is not a reading of ``instruction`` in ``scene`` (empty when it may be).
 
     The goal must be possible (:func:`~embodied.core.goals.goal_problems` and
-    :func:`impossible_here`) and must name every object the instruction names unambiguously, except
-    the anchor of a spatial reference ("the block left of the bowl"). A goal from a language model
-    that drops a named object is not what was asked.
+    :func:`impossible_here`). The instruction's mentions are read against the scene
+    (:func:`~embodied.planners.references.read_mentions`): one of an object that is not visible, or
+    one that fits several objects with no position word to pick one, means no goal is a reading of
+    it. The goal must name every object a mention names, including a block picked out by position
+    ("the block left of the bowl", "the leftmost block"), but not the anchor of such a position.
+    A goal from a language model that drops a named object, or moves another block than the one
+    the words pick, is not what was asked.
     """
     problems = goal_problems(goal) + impossible_here(scene, goal)
     text = _norm(instruction)
-    try:
-        mentions = find_mentions(text, scene)
-    except InstructionNotUnderstood:
-        return problems  # an ambiguous or unknown mention: nothing sure to hold the goal to
-    named = {m.name for m in mentions if not _ANCHOR.search(text[: m.start])}
+    mentions = read_mentions(text, scene)
+    problems += [p for p in (m.problem(scene) for m in mentions) if p]
     used = {name for atom in goal for name in atom[1:]}
-    missing = sorted(named - used)
-    if missing:
-        problems.append(f"it leaves out {', '.join(missing)}, which the instruction names")
-    tower = [n for n in dict.fromkeys(m.name for m in mentions) if scene.get(n).shape == "block"]
+    left_out = {m.name: m.words for m in mentions if m.name is not None and not m.anchor and m.name not in used}
+    for name, words in left_out.items():
+        said = "" if words in name else f" ('the {words}')"
+        problems.append(f"it leaves out {name}{said}, which the instruction names")
+    tower = [n for n in dict.fromkeys(m.name for m in mentions if m.name) if scene.get(n).shape == "block"]
     if _TOWER.search(text) and len(tower) >= 3:
         stacked = [a for a in goal if a[0] == "on" and a[1] in tower and a[2] in tower]
         if len(stacked) < len(tower) - 1:
@@ -223,11 +187,7 @@ def checked_goal(instruction: str, goal: tuple[Atom, ...]) -> tuple[Atom, ...]:
 
 
 def _parse_clauses(text: str, scene: SceneGraph) -> tuple[Atom, ...]:
-    referent = _spatial_referent(text, scene)
-    if referent is not None:
-        name, anchor, start, end = referent
-        text = f"{text[:start]}{name} {text[end:]}"
-        text = re.sub(r"\b(?:into|in) it\b", f"in the {anchor}", text)
+    text = _resolve_references(text, scene)
     if re.search(r"\b(push|slide|nudge|shove)\b", text):
         mentions = find_mentions(text, scene)
         region = _region(text)
@@ -255,7 +215,7 @@ def _parse_clauses(text: str, scene: SceneGraph) -> tuple[Atom, ...]:
             continue
         last_subject = subject
         if _PREP.search(between) is not None:
-            atoms.append((_relation_of(scene, subject, target), subject, target))
+            atoms.append((_relation_of(scene, target), subject, target))
     if not atoms:
         raise InstructionNotUnderstood("found no 'X on/in Y' request, sort, clear or push")
     return tuple(dict.fromkeys(atoms))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.heldout import DEFAULT, SEEDS, HeldoutItem, load_heldout
+from benchmarks.heldout import SEEDS, SETS, HeldoutItem, load_heldout
 from benchmarks.language import scene_at_rest
 from embodied.core.goals import goal_problems
 from envs.scene_spec import REGIONS
@@ -29,13 +29,13 @@ def scene_kinds(family: str, seed: int) -> dict[str, str]:
     return {o.name: o.shape for o in scene_at_rest(sample_task(family, seed)).objects}
 
 
-def item_problems(item: HeldoutItem) -> list[str]:
-    """Why ``item`` is not a valid held-out item (empty when it is)."""
+def item_problems(item: HeldoutItem, seeds: range = SEEDS) -> list[str]:
+    """Why ``item`` is not a valid held-out item of the set on ``seeds`` (empty when it is)."""
     where = f"{item.id} ({item.family} {item.seed}, {item.instruction!r})"
     if item.family not in FAMILIES:
         return [f"{where}: unknown family"]
-    if item.seed not in SEEDS:
-        return [f"{where}: seed outside the held-out range {SEEDS.start}-{SEEDS.stop - 1}"]
+    if item.seed not in seeds:
+        return [f"{where}: seed outside the held-out range {seeds.start}-{seeds.stop - 1}"]
     out = []
     if not item.instruction.strip() or not item.kind.strip():
         out.append(f"{where}: empty instruction or kind")
@@ -88,25 +88,41 @@ def items() -> list[HeldoutItem]:
     return load_heldout()
 
 
-def test_the_set_is_large_unique_and_covers_every_family(items: list[HeldoutItem]) -> None:
+@pytest.fixture(scope="module", params=sorted(SETS))
+def held(request: pytest.FixtureRequest) -> tuple[Path, list[HeldoutItem], range]:
+    """Each held-out set (A: language.jsonl, B: language_b.jsonl): its file, items and seed range."""
+    path, seeds = SETS[request.param]
+    return path, load_heldout(path), seeds
+
+
+def test_the_set_is_large_unique_and_covers_every_family(held: tuple[Path, list[HeldoutItem], range]) -> None:
+    _, items, _ = held
     assert set_problems(items) == []
     assert {i.family for i in items} == set(FAMILIES)
 
 
-def test_every_item_names_real_objects_and_asks_for_a_valid_goal(items: list[HeldoutItem]) -> None:
-    problems = [p for item in items for p in item_problems(item)]
+def test_every_item_names_real_objects_and_asks_for_a_valid_goal(held: tuple[Path, list[HeldoutItem], range]) -> None:
+    _, items, seeds = held
+    problems = [p for item in items for p in item_problems(item, seeds)]
     assert problems == [], "\n".join(problems[:20])
 
 
-def test_null_goals_are_tagged_ungroundable(items: list[HeldoutItem]) -> None:
-    assert all((i.goal is None) == (i.kind == "ungroundable") for i in items)
+def test_null_goals_are_tagged_ungroundable(held: tuple[Path, list[HeldoutItem], range]) -> None:
+    assert all((i.goal is None) == (i.kind == "ungroundable") for i in held[1])
 
 
-def test_the_loader_reads_goals_as_tuples(items: list[HeldoutItem]) -> None:
+def test_the_loader_reads_goals_as_tuples(held: tuple[Path, list[HeldoutItem], range]) -> None:
+    path, items, _ = held
     first = next(i for i in items if i.goal is not None)
     assert isinstance(first.goal, tuple) and all(isinstance(a, tuple) for a in first.goal)
-    raw = [json.loads(line) for line in DEFAULT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert [r["id"] for r in raw] == [i.id for i in items]
+
+
+def test_the_two_sets_share_no_scene() -> None:
+    # (a few short wordings, "put the block in the bin", occur in both, about different scenes)
+    a, b = load_heldout(SETS["heldout"][0]), load_heldout(SETS["heldout_b"][0])
+    assert not {i.seed for i in a} & {i.seed for i in b}
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,11 @@ def test_a_tower_is_a_chain_of_on_atoms_bottom_up() -> None:
 
 
 def test_training_never_draws_held_out_seeds() -> None:
-    assert not set(TRAIN_SEEDS) & set(HELD_OUT_SEEDS)
-    assert not set(DEV_SEEDS) & set(HELD_OUT_SEEDS)
-    with pytest.raises(ValueError, match="held-out"):
+    for held in HELD_OUT_SEEDS:  # set A 5000-5999, set B 7000-7999
+        assert not set(TRAIN_SEEDS) & set(held)
+        assert not set(DEV_SEEDS) & set(held)
+    with pytest.raises(ValueError, match="held-out seeds 5000-5999"):
         examples(10, range(4995, 5100))
+    with pytest.raises(ValueError, match="held-out seeds 7000-7999"):
+        examples(10, range(7990, 8100))
+    assert len(examples(5, range(6995, 7100))) == 5  # 6995-6999 only: clear of both

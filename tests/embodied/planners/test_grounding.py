@@ -101,8 +101,22 @@ def test_arbitrary_text_never_crashes(text):
         ("stack the red block on the blue block", [("on", "small green block", "red block")], "leaves out large blue"),
         ("put the red block on the blue block", [("on", "red block", "red block")], "on itself"),
         ("put the red block on the blue block", [("on", "red block", "large blue block")], None),
-        # a spatial reference's anchor is not part of the goal
-        ("put the block left of the blue block in the yellow bowl", [("in", "red block", "yellow bowl")], None),
+        # a spatial reference's anchor is not part of the goal; the block it picks is
+        ("put the block behind the red block in the yellow bowl", [("in", "small green block", "yellow bowl")], None),
+        ("put the block behind the red block in the yellow bowl", [("in", "red block", "yellow bowl")], "leaves out"),
+        # ... and where it picks no one block, no goal is a reading of it
+        (
+            "put the block left of the blue block in the yellow bowl",
+            [("in", "red block", "yellow bowl")],
+            "'the block' could be any of",
+        ),
+        # a position word picks one of several blocks; an object that is not there grounds nothing
+        ("put the leftmost block in the bin", [("in", "red block", "bin")], None),
+        ("put the leftmost block in the bin", [("in", "small green block", "bin")], "leaves out red block"),
+        ("put the block closest to you in the bin", [("in", "large blue block", "bin")], None),
+        ("put the block farthest back on the plate", [("on", "small green block", "purple plate")], None),
+        ("put the pink block in the bin", [("in", "red block", "bin")], "no 'pink block' is visible"),
+        ("put the block in the bin", [("in", "red block", "bin")], "could be any of"),
         ("put everything in the bin", [("in", "red block", "bin")], None),
         # a tower of three read as one atom (a false success once: it was executed and "verified")
         (
