@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from embodied.agent.budgets import Budgets
-from embodied.agent.loop import UNCHECKED_DONE
+from embodied.agent.loop import UNCHECKED_DONE, VERIFIED_DONE, claims_done
 from embodied.factory import EpisodeConfig, build_episode
 from embodied.llm.llama_server import serve_gguf
 from embodied.llm.openai_http import OpenAIChatModel
@@ -51,7 +51,6 @@ RESULTS = Path(__file__).parent / "results" / "llm_server.json"
 PLANNERS = ("llm", "llm+p")
 MODEL = "smollm2"
 FIRST_SEED = 900  # seeds below are used while developing
-VERIFIED_DONE = "goal verified from perception"
 
 
 class ChatClock:
@@ -136,7 +135,7 @@ def run_episode(
         result = episode.run()
     seconds = time.perf_counter() - start
     calls, chat_s = clock.lap()
-    claimed = result.reason == VERIFIED_DONE or result.reason.startswith(UNCHECKED_DONE)
+    claimed = claims_done(result.reason)
     row = {
         "planner": planner,
         "family": family,

@@ -75,6 +75,11 @@ class EnvDriver:
             return self.perceive()
         return self._scene
 
+    @property
+    def last_scene(self) -> SceneGraph | None:
+        """The scene graph perceived last, or ``None`` when nothing has been perceived yet."""
+        return self._scene
+
     def perceive(self) -> SceneGraph:
         """Perceive the current observation; the result becomes :attr:`scene`."""
         self._scene = self.perceiver.perceive(self.obs, self.info)

@@ -43,6 +43,13 @@ __all__ = ["Agent", "Budgets", "EpisodeResult"]
 log = logging.getLogger(__name__)
 
 UNCHECKED_DONE = "the planner declared the task done, but no goal could be grounded from the instruction to check it"
+VERIFIED_DONE = "goal verified from perception"
+
+
+def claims_done(reason: str) -> bool:
+    """Whether an episode that ended for ``reason`` ended on the agent's own "done" (checked from
+    perception or unverifiable), rather than giving up, running out of budget or the env ending it."""
+    return reason == VERIFIED_DONE or reason.startswith(UNCHECKED_DONE)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,11 @@ class EpisodeResult:
     reflections: tuple[str, ...] = ()
     interrupted: bool = False
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _positions(scene: SceneGraph | None) -> dict[str, list[float]]:
+    """Where the latest perceived scene put each object (metres, rounded to mm); empty before any."""
+    return {o.name: [round(float(v), 3) for v in o.position] for o in scene.objects} if scene else {}
 
 
 @dataclass
@@ -282,7 +294,7 @@ class Agent:
             ep.feedback.append(f"Not done yet: perception shows {', '.join(map(format_atom, missing))} do not hold.")
             return ""
         ep.verified = True
-        return "goal verified from perception"
+        return VERIFIED_DONE
 
     def _ground_goal(self, ep: _Episode, scene: SceneGraph) -> str | None:
         """Without the planner's goal atoms, ground a goal from the instruction in ``scene``; returns why
@@ -335,5 +347,5 @@ class Agent:
             goal_atoms=ep.goal,
             reflections=tuple(ep.reflections),
             interrupted=interrupted,
-            stats={"control_steps": ep.driver.steps},
+            stats={"control_steps": ep.driver.steps, "last_seen": _positions(ep.driver.last_scene)},
         )

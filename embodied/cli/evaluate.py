@@ -11,7 +11,7 @@ from embodied.cli.console import fail_usage, progress, say
 from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, in_range, open_memory, out_error, usable_out
 from embodied.errors import EmbodiedError
 from embodied.evaluation.folder_lock import EvalFolderError
-from embodied.evaluation.suites import SUITES
+from embodied.evaluation.suites import MAX_SEED, SUITES
 
 if TYPE_CHECKING:
     from embodied.evaluation.runner import EvalOptions
@@ -26,6 +26,10 @@ def evaluate_cmd(
     episodes: Annotated[
         int, typer.Option(callback=in_range(1, MAX_EPISODES), help=f"seeds per task family (1 to {MAX_EPISODES})")
     ] = 10,
+    seed_start: Annotated[
+        int,
+        typer.Option(callback=in_range(0, MAX_SEED - MAX_EPISODES), help="first seed of each family (default 0)"),
+    ] = 0,
     workers: Annotated[int, typer.Option(callback=in_range(1), help="parallel worker processes (>= 1)")] = 2,
     ray: Annotated[str | None, typer.Option(help="Ray cluster address, or `local` to start one here")] = None,
     out: Annotated[Path, typer.Option(callback=usable_out, help="results folder (rerun into it to resume)")] = Path(
@@ -52,7 +56,7 @@ def evaluate_cmd(
 
     try:
         _check_families(families)
-        specs = build_suite(suite, episodes, tuple(families) if families else None)
+        specs = build_suite(suite, episodes, tuple(families) if families else None, seed_start)
         described = planner_description(EpisodeConfig("stack", 0, None, planner, llm, perception))  # validates them
         if memory is not None:
             open_memory(memory, EmbedderName.lexical).close()  # fails here, not in every worker
@@ -72,7 +76,14 @@ def evaluate_cmd(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         fail_usage(out_error(out, e))
-    say("[bold]suite[/] {}  [bold]episodes[/] {}  [bold]workers[/] {}", suite, len(specs), ray or workers)
+    seeds = f"{seed_start}..{seed_start + episodes - 1}"
+    say(
+        "[bold]suite[/] {}  [bold]episodes[/] {} (seeds {})  [bold]workers[/] {}",
+        suite,
+        len(specs),
+        seeds,
+        ray or workers,
+    )
     say("[bold]planner[/] {}", described)
     try:
         rows = _evaluate_with_progress(specs, options, out, workers, ray)
@@ -95,14 +106,16 @@ def _evaluate_with_progress(
     """Every row of ``out/results.jsonl``, old and new, with a bar showing the running success rate."""
     from embodied.evaluation.runner import evaluate
 
-    wins, seen = [0], [0]
+    wins, seen, false = [0], [0], [0]
     with progress("{task.completed}/{task.total}") as bars:
         bar = bars.add_task("starting", total=len(specs))
 
         def on_result(row: dict[str, Any]) -> None:
             seen[0] += 1
             wins[0] += bool(row["success"])
-            bars.update(bar, advance=1, description=f"success {100 * wins[0] / seen[0]:.0f}%")
+            false[0] += bool(row.get("false_success"))
+            status = f"success {100 * wins[0] / seen[0]:.0f}%, false successes {false[0]}"
+            bars.update(bar, advance=1, description=status)
 
         rows = evaluate(specs, options, out, workers, ray, on_result)
         bars.update(bar, completed=len(specs))
@@ -115,8 +128,15 @@ def _report(out: Path, rows: list[dict[str, Any]], specs: list[EpisodeSpec], sui
 
     wanted = {s.id for s in specs}
     rows = [r for r in rows if r["id"] in wanted]
-    md, report = write_reports(out, rows, f"{suite} suite: {len(rows)} episodes")
+    seeds = sorted({s.seed for s in specs})
+    md, report = write_reports(out, rows, f"{suite} suite: {len(rows)} episodes, seeds {seeds[0]}..{seeds[-1]}")
     total = summarise(rows)["all"]
-    say("success {:.1f}% of {} episodes", 100 * total["success_rate"], total["episodes"])
+    say(
+        "success {:.1f}% of {} episodes; false successes {}, missed successes {}",
+        100 * total["success_rate"],
+        total["episodes"],
+        total["false_successes"],
+        total["missed_successes"],
+    )
     say(" results  {}", md, soft_wrap=True)
     say(" report   {}", report, soft_wrap=True)

@@ -43,6 +43,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
             "success_rate": wins / n if n else 0.0,
             "ci_low": lo,
             "ci_high": hi,
+            "false_successes": sum(bool(r.get("false_success")) for r in items),
+            "missed_successes": sum(bool(r.get("missed_success")) for r in items),
             "mean_turns": mean("turns"),
             "mean_skill_calls": mean("skill_calls"),
             "mean_sim_time_s": mean("sim_time_s"),
@@ -55,32 +57,52 @@ def results_markdown(rows: list[dict[str, Any]], title: str, base: Path | None =
     lines = [
         f"# {title}",
         "",
-        "| family | episodes | success | 95% CI | turns | skill calls | sim time (s) | wall time (s) |",
-        "| --- | ---: | ---: | :---: | ---: | ---: | ---: | ---: |",
+        "| family | episodes | success | 95% CI | false success | missed success | turns | skill calls | sim time (s) "
+        "| wall time (s) |",
+        "| --- | ---: | ---: | :---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for family, s in summarise(rows).items():
         name = f"**{family}**" if family == "all" else family
         lines.append(
             f"| {name} | {s['episodes']} | {100 * s['success_rate']:.1f}% | {100 * s['ci_low']:.0f}-"
-            f"{100 * s['ci_high']:.0f}% | {s['mean_turns']:.1f} | {s['mean_skill_calls']:.1f} | "
-            f"{s['mean_sim_time_s']:.1f} | {s['mean_wall_time_s']:.1f} |"
+            f"{100 * s['ci_high']:.0f}% | {s['false_successes']} | {s['missed_successes']} | {s['mean_turns']:.1f} | "
+            f"{s['mean_skill_calls']:.1f} | {s['mean_sim_time_s']:.1f} | {s['mean_wall_time_s']:.1f} |"
         )
+    lines += [
+        "",
+        'A *false success* ended on the agent\'s own "done" while ground truth says the task is not done; a '
+        "*missed success* is done by ground truth, but the agent gave up.",
+    ]
     chains = [r["chain_length"] for r in rows if "chain_length" in r]
     if chains:
         lines += [
             "",
             f"Tasks completed in a row, mean over {len(chains)} chains: {sum(chains) / len(chains):.2f} of 5.",
         ]
+    false = [r for r in rows if r.get("false_success")]
+    if false:
+        lines += ["", "## False successes", ""]
+        for r in sorted(false, key=lambda r: r["id"]):
+            lines.append(f"- `{r['id']}`: {r['reason']}{_link(r, base)}")
+            lines += [f"  - {why}" for why in r.get("rejected", [])]
     failures = [r for r in rows if not r["success"]]
     if failures:
         lines += ["", "## Failed episodes", ""]
         for r in sorted(failures, key=lambda r: r["id"]):
-            target = Path(r["report"]) if r.get("report") else None
-            if target is not None and base is not None:
-                target = Path(os.path.relpath(target, base))
-            link = f" ([report]({target}))" if target is not None else ""
-            lines.append(f"- `{r['id']}`: {r['reason']}{link}")
+            flag = " **(false success)**" if r.get("false_success") else ""
+            lines.append(f"- `{r['id']}`: {r['reason']}{flag}{_link(r, base)}")
+    missed = [r for r in rows if r.get("missed_success")]
+    if missed:
+        lines += ["", "## Missed successes", ""]
+        lines += [f"- `{r['id']}`: {r['reason']}{_link(r, base)}" for r in sorted(missed, key=lambda r: r["id"])]
     return "\n".join(lines) + "\n"
+
+
+def _link(row: dict[str, Any], base: Path | None) -> str:
+    target = Path(row["report"]) if row.get("report") else None
+    if target is not None and base is not None:
+        target = Path(os.path.relpath(target, base))
+    return f" ([report]({target}))" if target is not None else ""
 
 
 def _plots(rows: list[dict[str, Any]]) -> str:
@@ -112,6 +134,15 @@ def _plots(rows: list[dict[str, Any]]) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _html_item(row: dict[str, Any], out_dir: Path) -> str:
+    name = html.escape(row["id"])
+    if row.get("report"):
+        name = f'<a href="{html.escape(str(Path(row["report"]).relative_to(out_dir)))}">{name}</a>'
+    flag = " <b>(false success)</b>" if row.get("false_success") else ""
+    why = "".join(f"<li>{html.escape(w)}</li>" for w in row.get("rejected", []))
+    return f"<li>{name}: {html.escape(row['reason'])}{flag}{f'<ul>{why}</ul>' if why else ''}</li>"
+
+
 def write_reports(out_dir: Path, rows: list[dict[str, Any]], title: str) -> tuple[Path, Path]:
     """Write ``results.md`` and ``report.html`` into ``out_dir``."""
     md = out_dir / "results.md"
@@ -120,24 +151,21 @@ def write_reports(out_dir: Path, rows: list[dict[str, Any]], title: str) -> tupl
     for family, s in summarise(rows).items():
         table_rows.append(
             f"<tr><td>{html.escape(family)}</td><td>{s['episodes']}</td><td>{100 * s['success_rate']:.1f}%</td>"
-            f"<td>{100 * s['ci_low']:.0f}-{100 * s['ci_high']:.0f}%</td><td>{s['mean_turns']:.1f}</td>"
+            f"<td>{100 * s['ci_low']:.0f}-{100 * s['ci_high']:.0f}%</td><td>{s['false_successes']}</td>"
+            f"<td>{s['missed_successes']}</td><td>{s['mean_turns']:.1f}</td>"
             f"<td>{s['mean_skill_calls']:.1f}</td><td>{s['mean_wall_time_s']:.1f}</td></tr>"
         )
-    failed = "".join(
-        f'<li><a href="{html.escape(str(Path(r["report"]).relative_to(out_dir)))}">{html.escape(r["id"])}</a>: '
-        f"{html.escape(r['reason'])}</li>"
-        if r.get("report")
-        else f"<li>{html.escape(r['id'])}: {html.escape(r['reason'])}</li>"
-        for r in sorted(rows, key=lambda r: r["id"])
-        if not r["success"]
-    )
+    failed = "".join(_html_item(r, out_dir) for r in sorted(rows, key=lambda r: r["id"]) if not r["success"])
+    false = "".join(_html_item(r, out_dir) for r in sorted(rows, key=lambda r: r["id"]) if r.get("false_success"))
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:20px}}td,th{{padding:3px 10px;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}table{{border-collapse:collapse}}tr:nth-child(even){{background:#f2f2f2}}</style>
 </head><body><h1>{html.escape(title)}</h1>
-<table><tr><th>family</th><th>episodes</th><th>success</th><th>95% CI</th><th>turns</th><th>calls</th>
-<th>wall s</th></tr>{"".join(table_rows)}</table>
+<table><tr><th>family</th><th>episodes</th><th>success</th><th>95% CI</th><th>false success</th>
+<th>missed success</th><th>turns</th><th>calls</th><th>wall s</th></tr>{"".join(table_rows)}</table>
 <p><img alt="success by family and time per episode" src="data:image/png;base64,{_plots(rows)}"></p>
+<h2>False successes</h2><p>The agent said done; ground truth says the task is not done.</p>
+<ul>{false or "<li>none</li>"}</ul>
 <h2>Failed episodes</h2><ul>{failed or "<li>none</li>"}</ul></body></html>
 """
     report = out_dir / "report.html"

@@ -105,9 +105,14 @@ def run_episode(spec: EpisodeSpec, options: EvalOptions, out_dir: str) -> dict[s
 
 
 def _run_one(episode: Episode, spec: EpisodeSpec) -> dict[str, Any]:
+    from embodied.evaluation.verdict import verdict
+
     result = episode.run()
     row = {**asdict(spec), **{k: v for k, v in asdict(result).items() if k != "stats"}}
     row["control_steps"] = result.stats.get("control_steps", 0)
+    judged = verdict(result, episode.env)  # ground truth judges once the agent is done; the agent never reads it
+    row.update(judged)
+    episode.agent.tracer.event("ground_truth", success=result.success, **judged)
     if episode.memory is not None:
         row["memory_skills_used"] = sorted(result.stats.get("memory", {}).get("skills_used", {}))
     return row

@@ -85,18 +85,33 @@ def paraphrase(task: TaskInstance, rng: np.random.Generator) -> str:
     return choices[int(rng.integers(len(choices)))]
 
 
-def build_suite(name: str, episodes: int, families: tuple[str, ...] | None = None) -> list[EpisodeSpec]:
-    """The episodes of suite ``name`` with ``episodes`` seeds per family (deterministic)."""
+#: The largest first seed ``embodied eval --seed-start`` takes (numpy seeds are unsigned 32-bit).
+MAX_SEED = 2**31 - 1
+
+
+def build_suite(
+    name: str, episodes: int, families: tuple[str, ...] | None = None, seed_start: int = 0
+) -> list[EpisodeSpec]:
+    """The episodes of suite ``name``: ``episodes`` seeds per family from ``seed_start`` (deterministic).
+
+    The policies were developed on the small seeds the suites start from; ``seed_start`` far from
+    them (10,000, say) evaluates on scenes nobody tuned on. Episode ids carry the seed, so runs on
+    different ranges can share a results folder.
+    """
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; suites are: {', '.join(SUITES)}")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if not 0 <= seed_start <= MAX_SEED - episodes:
+        top = MAX_SEED - episodes
+        raise ValueError(f"seed_start must be from 0 to {top} for {episodes} episodes, got {seed_start}")
+    seeds = range(seed_start, seed_start + episodes)
     if name == "chains":
-        return [EpisodeSpec(f"chains/chain/{seed}", name, "chain", seed) for seed in range(episodes)]
+        return [EpisodeSpec(f"chains/chain/{seed}", name, "chain", seed) for seed in seeds]
     chosen = families or tuple(sorted(FAMILIES))
     specs = []
     for family in chosen:
-        for seed in range(episodes):
+        for seed in seeds:
             instruction, perturbation = None, None
             if name == "paraphrase":
                 task = sample_task(family, seed)

@@ -47,6 +47,7 @@ TRACE_EVENT_SCHEMA: dict[str, Any] = {
                 "reflection",
                 "perturbation",
                 "episode_end",
+                "ground_truth",
             ]
         },
         "turn": {"type": "integer", "minimum": 0},
@@ -122,6 +123,16 @@ TRACE_EVENT_SCHEMA: dict[str, Any] = {
                 "skill_calls": {"type": "integer"},
                 "interrupted": {"type": "boolean"},
             },
+        ),
+        _kind(
+            "ground_truth",
+            {
+                "success": {"type": "boolean"},
+                "claimed_done": {"type": "boolean"},
+                "false_success": {"type": "boolean"},
+                "missed_success": {"type": "boolean"},
+            },
+            {"rejected": {"type": "array", "items": {"type": "string"}}},
         ),
     ],
 }

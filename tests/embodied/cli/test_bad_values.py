@@ -56,6 +56,7 @@ def test_a_bad_run_value_is_a_usage_error_naming_it(tmp_path, args, message):
         (["--episodes", "0"], "Invalid value for '--episodes': 0 is not valid; give an integer from 1 to 100000"),
         (["--episodes", str(10**400)], "is not valid; give an integer from 1 to 100000"),  # too large for a float
         (["--workers", "0"], "Invalid value for '--workers': 0 is not valid; give an integer >= 1"),
+        (["--seed-start", "-1"], "Invalid value for '--seed-start': -1 is not valid; give an integer from 0 to"),
     ],
 )
 def test_a_bad_eval_value_is_a_usage_error_naming_it(tmp_path, args, message):

@@ -27,6 +27,20 @@ def test_suites_are_deterministic_and_complete():
         build_suite("olympics", 1)
 
 
+def test_a_suite_can_start_at_any_seed():
+    far = build_suite("standard", 2, ("stack", "tower"), seed_start=10_000)
+    assert [(s.family, s.seed) for s in far] == [
+        ("stack", 10_000),
+        ("stack", 10_001),
+        ("tower", 10_000),
+        ("tower", 10_001),
+    ]
+    assert not {s.id for s in far} & {s.id for s in build_suite("standard", 2, ("stack", "tower"))}
+    assert [s.seed for s in build_suite("chains", 3, seed_start=500)] == [500, 501, 502]
+    with pytest.raises(ValueError, match="seed_start must be from 0"):
+        build_suite("standard", 1, seed_start=-1)
+
+
 def test_paraphrases_are_new_wordings_of_the_same_goal():
     for spec in build_suite("paraphrase", 6):
         task = sample_task(spec.family, spec.seed)
@@ -51,7 +65,11 @@ def test_local_run_streams_results_and_resumes(tmp_path):
     rows = evaluate(specs, GT, tmp_path, workers=2, on_result=lambda r: seen.append(r["id"]))
     assert sorted(seen) == sorted(s.id for s in specs)
     assert all(r["success"] for r in rows), rows
+    assert not any(r["false_success"] or r["missed_success"] for r in rows), rows
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 2
+    trace = (tmp_path / "episodes" / "standard-stack-0" / "trace.jsonl").read_text().splitlines()
+    verdict = json.loads(trace[-1])  # ground truth's verdict comes after the agent's own ending
+    assert verdict["kind"] == "ground_truth" and verdict["success"] and not verdict["false_success"], verdict
     again: list[str] = []
     rows = evaluate(specs, GT, tmp_path, workers=2, on_result=lambda r: again.append(r["id"]))
     assert again == [] and len(rows) == 2  # nothing re-run
@@ -125,6 +143,48 @@ def test_summary_counts():
     ]
     table = summarise(rows)
     assert table["stack"]["success_rate"] == 0.5 and table["all"]["mean_turns"] == 2.0
+    assert table["all"]["false_successes"] == table["all"]["missed_successes"] == 0
+
+
+def test_false_and_missed_successes_are_counted_and_listed(tmp_path):
+    base = {"turns": 2, "skill_calls": 2, "sim_time_s": 5, "wall_time_s": 1}
+    rows = [
+        {
+            "id": "standard/stack/3",
+            "family": "stack",
+            "success": True,
+            "reason": "goal verified from perception",
+            **base,
+        },
+        {
+            "id": "standard/stack/4",
+            "family": "stack",
+            "success": False,
+            "reason": "goal verified from perception",
+            "false_success": True,
+            "rejected": ["on(red block, blue block) does not hold (red block: ground truth base (0.5, 0.1, 0.0), ...)"],
+            **base,
+        },
+        {
+            "id": "standard/tower/1",
+            "family": "tower",
+            "success": True,
+            "reason": "turn budget exhausted (30 turns)",
+            "missed_success": True,
+            **base,
+        },
+    ]
+    table = summarise(rows)
+    assert (table["stack"]["false_successes"], table["tower"]["missed_successes"]) == (1, 1)
+    md = results_markdown(rows, "t")
+    assert "| stack | 2 | 50.0% | 9-91% | 1 | 0 |" in md and "| tower | 1 | 100.0% | 21-100% | 0 | 1 |" in md
+    false_part = md.split("## False successes")[1].split("##")[0]
+    assert "`standard/stack/4`" in false_part and "on(red block, blue block) does not hold" in false_part
+    assert "standard/stack/3" not in false_part
+    assert "`standard/tower/1`" in md.split("## Missed successes")[1]
+    _, report = write_reports(tmp_path, rows, "t")
+    page = report.read_text()
+    assert "<b>(false success)</b>" in page and "on(red block, blue block) does not hold" in page
 
 
 def test_chains_are_feasible_sequences_on_one_scene():
