@@ -233,13 +233,14 @@ def main() -> None:
     parser.add_argument("--no-model", action="store_true", help="measure the pattern grounder only")
     parser.add_argument("--models", nargs="*", default=["finetuned", "zero_shot"], help="finetuned and/or zero_shot")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for the model")
-    parser.add_argument("--sets", nargs="*", default=list(SETS), help="case sets (default: all)")
+    parser.add_argument("--sets", nargs="*", default=list(SETS), choices=SETS, help="case sets, run in this order")
     parser.add_argument("--shuffle", type=int, default=None, help="shuffle the cases with this seed")
     parser.add_argument("--log", type=Path, default=None, help="append each row to this JSON-lines file")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     todo = [c for c in cases(args.families, args.n) if c.wording in args.sets]
+    todo.sort(key=lambda c: args.sets.index(c.wording))  # in the order --sets names them
     if args.shuffle is not None:
         np.random.default_rng(args.shuffle).shuffle(todo)  # type: ignore[arg-type]
     import torch

@@ -514,5 +514,6 @@ def examples(count: int, seeds: range = TRAIN_SEEDS) -> list[GoalExample]:
     used = seeds[:count]
     for held in HELD_OUT_SEEDS:
         if used and used.start < held.stop and held.start < used.stop:
-            raise ValueError(f"seeds {used.start}-{used.stop - 1} overlap the held-out seeds {held.start}-{held.stop - 1}")
+            where = f"{held.start}-{held.stop - 1}"
+            raise ValueError(f"seeds {used.start}-{used.stop - 1} overlap the held-out seeds {where}")
     return [example(seeds[i]) for i in range(count)]
