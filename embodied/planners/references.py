@@ -50,7 +50,8 @@ _INDEFINITE = re.compile(
 )
 #: Words after a mention that make it generic: "the bowl of the same colour", "the bowl that matches".
 _GENERIC_AFTER = re.compile(
-    r"^(?: of (?:the )?(?:same|its|their|matching|right|correct)| that match| with the same| to match)"
+    r"^(?: (?:of|with|that has|that have|that is|that s|which has|which is|having|in)(?: the| its| their)?"
+    r" (?:same|matching|right|correct|corresponding|own)| that match| to match| of (?:its|their|that) colou?r)"
 )
 
 #: Unit directions on the table: +x away from the robot, +y to its left.
