@@ -120,6 +120,8 @@ def _run_one(episode: Episode, spec: EpisodeSpec) -> dict[str, Any]:
 
 def _run_chain(agent: Any, env: Any, spec: EpisodeSpec) -> dict[str, Any]:
     """Pursue the chain's tasks in a row without a reset; stop at the first failed link."""
+    from embodied.agent.loop import claims_done
+    from embodied.evaluation.verdict import rejected_atoms, undone
     from envs.tasks.chains import sample_chain
 
     tasks = sample_chain(spec.seed)
@@ -128,15 +130,31 @@ def _run_chain(agent: Any, env: Any, spec: EpisodeSpec) -> dict[str, Any]:
     last = _LastStep(agent.tracer, obs, info)
     agent.tracer = last
     links, totals = [], {"turns": 0, "skill_calls": 0, "sim_time_s": 0.0, "wall_time_s": 0.0}
+    broke = ""
     for i, task in enumerate(tasks):
         if i:
             env.unwrapped.with_task(task)
         result = agent.pursue(env, last.obs, last.info, task.instruction)
-        ok = bool(env.unwrapped.task.success(env.unwrapped.world_state()))  # ground truth, judged here
-        links.append({"instruction": task.instruction, "success": ok, "reason": result.reason})
+        world = env.unwrapped.world_state()  # ground truth, judged here once the link is over
+        ok = bool(env.unwrapped.task.success(world))
+        undid = undone(tasks, i, world) if ok else []
+        claimed = claims_done(result.reason)
+        links.append(
+            {
+                "instruction": task.instruction,
+                "success": ok and not undid,
+                "reason": result.reason,
+                "false_success": claimed and not ok,
+                "undid": undid,
+            }
+        )
+        if claimed and not ok:
+            links[-1]["rejected"] = rejected_atoms(env, result.stats.get("last_seen", {}))
         for key in totals:
             totals[key] += getattr(result, key)
-        if not ok:
+        if not ok or undid:
+            why = f"it undid earlier work: {'; '.join(undid)}" if ok else result.reason
+            broke = f"link {i + 1} of {len(tasks)} ({task.instruction!r}) broke the chain: {why}"
             break
     chain_length = sum(link["success"] for link in links)  # links stop at the first failure
     return {
@@ -144,9 +162,13 @@ def _run_chain(agent: Any, env: Any, spec: EpisodeSpec) -> dict[str, Any]:
         **totals,
         "success": chain_length == len(tasks),
         "verified": chain_length == len(tasks),
-        "reason": links[-1]["reason"] if chain_length < len(tasks) else f"all {len(tasks)} tasks in a row",
+        "reason": broke or f"all {len(tasks)} tasks in a row",
         "chain_length": chain_length,
         "links": links,
+        "claimed_done": claims_done(links[-1]["reason"]),
+        "false_success": any(link["false_success"] for link in links),
+        "missed_success": False,
+        "rejected": [why for link in links for why in link.get("rejected", [])],
         "planner": agent.planner.name,
     }
 

@@ -16,6 +16,7 @@ here, after the episode has ended; the agent never reads it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -23,7 +24,8 @@ import gymnasium as gym
 from embodied.agent.loop import EpisodeResult, claims_done
 from embodied.core.verification import format_atom
 from envs.base import tabletop_env
-from envs.tasks.predicates import holds
+from envs.tasks import TaskInstance
+from envs.tasks.predicates import WorldState, holds
 
 
 def verdict(result: EpisodeResult, env: gym.Env[Any, Any]) -> dict[str, Any]:
@@ -60,6 +62,19 @@ def rejected_atoms(env: gym.Env[Any, Any], seen: dict[str, list[float]]) -> list
             perceived = _xyz(seen[name]) if name in seen else "not seen"
             views.append(f"{name}: ground truth base {truth}, perceived centre {perceived}")
         out.append(f"{format_atom(atom)} does not hold ({'; '.join(views)})")
+    return out
+
+
+def undone(tasks: Sequence[TaskInstance], upto: int, world: WorldState) -> list[str]:
+    """Goal atoms of the chain links before ``upto`` that no longer hold in ``world`` although no
+    link since then (up to and including ``upto``) moved either of their objects: link ``upto``
+    undid an earlier one's work."""
+    out = []
+    for j in range(upto):
+        moved = {a[1] for task in tasks[j + 1 : upto + 1] for a in task.goal}
+        for atom in tasks[j].goal:
+            if not set(atom[1:]) & moved and not holds(world, atom):
+                out.append(f"{format_atom(atom)} (link {j + 1}, {tasks[j].instruction!r}) no longer holds")
     return out
 
 

@@ -204,6 +204,9 @@ def test_a_chain_runs_five_tasks_without_reset(tmp_path):
     assert row["success"] == (row["chain_length"] == 5)
     assert row["chain_length"] >= 1, row
     assert "in a row" in results_markdown([row], "chains")
+    if not row["success"]:  # the reason names the link that broke the chain
+        assert row["reason"].startswith(f"link {row['chain_length'] + 1} of 5 ("), row["reason"]
+    assert all("false_success" in link and "undid" in link for link in row["links"])
 
 
 @pytest.mark.slow
