@@ -8,7 +8,7 @@ import json
 import pytest
 
 from embodied.evaluation.results_report import results_markdown, summarise, wilson, write_reports
-from embodied.evaluation.runner import EvalOptions, evaluate
+from embodied.evaluation.runner import EvalOptions, evaluate, threads_per_worker
 from embodied.evaluation.suites import EpisodeSpec, build_suite
 from embodied.planners.grounding import parse_instruction
 from envs.tasks import FAMILIES, ObjectState, WorldState, sample_task
@@ -50,6 +50,11 @@ def test_paraphrases_are_new_wordings_of_the_same_goal():
         assert set(parse_instruction(spec.instruction, scene_from_world(ws))) == set(task.goal), spec
         if spec.family != "spatial_reference":
             assert not any(t and spec.instruction.startswith(t) for t in templates if len(t) > 12), spec
+
+
+def test_parallel_workers_share_the_cores_out(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [threads_per_worker(n) for n in (1, 2, 3, 16)] == [8, 4, 2, 1]
 
 
 def test_wilson_interval():
