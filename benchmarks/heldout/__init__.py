@@ -1,7 +1,8 @@
-"""A held-out set of instruction wordings for evaluating instruction grounding.
+"""Held-out sets of instruction wordings for evaluating instruction grounding.
 
-``language.jsonl`` holds hand-written tabletop instructions, each tied to a seeded scene
-(``sample_task(family, seed)``, seeds 5000-5999 only) and to the gold goal atoms it asks for,
+``language.jsonl`` (set A) and ``language_b.jsonl`` (set B) hold hand-written tabletop
+instructions, each tied to a seeded scene (``sample_task(family, seed)``, seeds 5000-5999 for A,
+7000-7999 for B) and to the gold goal atoms it asks for,
 or ``null`` where the instruction cannot be grounded in that scene (an object that is not there,
 an ambiguous reference, an impossible or out-of-domain request).
 
@@ -11,7 +12,9 @@ generator and the pattern grounder. The author did not read ``embodied/planners/
 task families (``envs/``), the goal checker (``embodied/core/goals.py``), the ground-truth
 perceiver and ``benchmarks.language.scene_at_rest``. Every wording was typed by hand against the
 printed scene (object names and positions), not filled in from string templates. The seeds
-5000-5999 are reserved for held-out data: the generator never samples them.
+5000-5999 and 7000-7999 are reserved for held-out data: the generator never samples them. Set A's
+failures were studied while the position-word reader was written, so it is a development set
+now; set B is the held-out one (see README.md).
 
 This set is for evaluation only. Never train, fine-tune, prompt-tune or select checkpoints on it;
 once a model has been tuned against it, it is no longer held out.
