@@ -29,6 +29,7 @@ from embodied.llm.base import (
 )
 from embodied.llm.chat_template import render_chat
 from embodied.llm.guided import Guide, GuidedLogitsProcessor, GuidedTokenizer
+from embodied.llm.quiet import quiet_loading
 
 logger = logging.getLogger(__name__)
 
@@ -90,8 +91,9 @@ class HFChatModel:
                 "`hf download <repo> --local-dir <folder>` and pass that folder"
             )
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
+            with quiet_loading():
+                self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+                self.model = transformers.AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError, KeyError, _safetensors_error()) as e:
             raise LLMConfigError(f"hf: cannot load a causal LM and tokenizer from {folder}: {e}") from e
         self.model.to(config.device).eval()

@@ -32,6 +32,7 @@ from typing import Any
 from embodied.errors import DependencyNotInstalled
 from embodied.llm.base import LLMConfigError
 from embodied.llm.hf import HFChatModel, HFConfig, _import_hf
+from embodied.llm.quiet import quiet_loading
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +197,9 @@ def gguf_converter(source: Path) -> Callable[[Path], None]:
         logger.warning("converting %s for transformers (once; about 20 s): cached for later runs", source.name)
         where: dict[str, Any] = {"gguf_file": source.name, "local_files_only": True}
         try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(str(source.parent), **where)
-            model = transformers.AutoModelForCausalLM.from_pretrained(str(source.parent), **where)
+            with quiet_loading():
+                tokenizer = transformers.AutoTokenizer.from_pretrained(str(source.parent), **where)
+                model = transformers.AutoModelForCausalLM.from_pretrained(str(source.parent), **where)
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise LLMConfigError(f"cannot load {source} with transformers: {e}") from e
         # The tensors are dequantised float32 already; drop the GGUF marker so they can be saved.
@@ -289,6 +291,7 @@ def merged_adapter(base: Any, adapter: Path) -> Any:
     import peft
 
     try:
-        return peft.PeftModel.from_pretrained(base, str(adapter)).merge_and_unload().eval()
+        with quiet_loading():
+            return peft.PeftModel.from_pretrained(base, str(adapter)).merge_and_unload().eval()
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise LLMConfigError(f"local: cannot load the LoRA adapter in {adapter}: {e}") from e
