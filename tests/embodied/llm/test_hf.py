@@ -125,10 +125,16 @@ def test_loading_a_model_keeps_the_terminal_quiet(
     tiny_model_dir: Path, capfd: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
 ) -> None:
     """No "Loading weights" bar and no library FutureWarnings between `embodied run`'s own lines."""
-    make_chat_model(f"hf:{tiny_model_dir}", num_threads=1)
-    out, err = capfd.readouterr()
-    assert "Loading weights" not in out + err and "it/s" not in err
-    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)], [str(w.message) for w in recwarn]
     from transformers.utils import logging as hf_logging
 
-    assert hf_logging.is_progress_bar_enabled()  # switched back on for the libraries' other users
+    before = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()  # as in a fresh process; another test or $HF_HUB_DISABLE_PROGRESS_BARS may differ
+    try:
+        make_chat_model(f"hf:{tiny_model_dir}", num_threads=1)
+        out, err = capfd.readouterr()
+        assert "Loading weights" not in out + err and "it/s" not in err
+        assert not [w for w in recwarn if issubclass(w.category, FutureWarning)], [str(w.message) for w in recwarn]
+        assert hf_logging.is_progress_bar_enabled()  # switched back on for the libraries' other users
+    finally:
+        if not before:
+            hf_logging.disable_progress_bar()
