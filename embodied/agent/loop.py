@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 UNCHECKED_DONE = "the planner declared the task done, but no goal could be grounded from the instruction to check it"
 VERIFIED_DONE = "goal verified from perception"
+#: The start of the reason when the env itself ended the episode on the task's success.
+TASK_COMPLETED = "task completed"
 
 
 def claims_done(reason: str) -> bool:
@@ -318,7 +320,7 @@ class Agent:
             scene = ep.driver.perceive()
             unchecked = self._ground_goal(ep, scene)
             ep.verified = unchecked is None and not unmet(scene, ep.goal)
-            return "task completed" if unchecked is None else f"task completed by the env's own check ({unchecked})"
+            return TASK_COMPLETED if unchecked is None else f"{TASK_COMPLETED} by the env's own check ({unchecked})"
         return "the env truncated the episode (max_steps)"
 
     def _budget_reason(self, ep: _Episode) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from embodied.agent.loop import EpisodeResult, claims_done
+from embodied.agent.loop import TASK_COMPLETED, EpisodeResult, claims_done
 from embodied.core.verification import format_atom
 from envs.base import tabletop_env
 from envs.tasks import TaskInstance
@@ -35,7 +35,7 @@ def verdict(result: EpisodeResult, env: gym.Env[Any, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {
         "claimed_done": claimed,
         "false_success": claimed and not result.success,
-        "missed_success": result.success and not claimed and not result.reason.startswith("task completed"),
+        "missed_success": result.success and not claimed and not result.reason.startswith(TASK_COMPLETED),
     }
     if row["false_success"]:
         row["rejected"] = rejected_atoms(env, result.stats.get("last_seen", {}))

@@ -86,11 +86,17 @@ _WORD_DIRECTION = {
     "further": "far",
 }
 _LINK = r"(?: (?:that|which|thats|whichs))?(?: (?:is|s|sits|sitting|lies|lying|located|placed))?"
-_ANCHOR_REL = re.compile(
-    rf"^{_LINK}(?: (?:directly|just|right|immediately))?(?: to the| on the)?"
-    r" (left of|right of|in front of|behind|nearest to|closest to|nearest|closest|next to|beside|by|"
-    r"farthest from|furthest from)(?: the)? "
+#: Relations to an anchor object: "the block <relation> the bowl".
+_RELATIONS = (
+    "left of|right of|in front of|behind|nearest to|closest to|nearest|closest|next to|beside|by|"
+    "farthest from|furthest from"
 )
+_ANCHOR_REL = re.compile(
+    rf"^{_LINK}(?: (?:directly|just|right|immediately))?(?: to the| on the)? ({_RELATIONS})(?: the)? "
+)
+#: A mention right after such a relation is its anchor, whatever came before the relation ("by" only
+#: after a mention it narrows: "put the red block by the bowl" names the bowl as the target).
+_ANCHOR_BEFORE = re.compile(rf"\b(?:{_RELATIONS.replace('|by|', '|')})(?: the)? $")
 _SIDE = re.compile(
     rf"^{_LINK} (?:on|at|in|over on|over at|toward|towards) (?:the )?(?:far |very |back |front )?"
     r"(left|right|front|back|rear|middle|center|centre)(?: side| end| edge| corner)?\b"
@@ -274,12 +280,6 @@ def read_mentions(text: str, scene: SceneGraph) -> list[Mention]:
         mentions.append(Mention(raw.start, end, words, candidates, name, raw.plural, definite, False, relative_to))
     anchors |= {i for i, raw in enumerate(raws) if _ANCHOR_BEFORE.search(text[: raw.start])}
     return [Mention(**{**vars(m), "anchor": True}) if i in anchors else m for i, m in enumerate(mentions)]
-
-
-_ANCHOR_BEFORE = re.compile(
-    r"\b(?:left of|right of|in front of|behind|nearest to|closest to|nearest|closest|next to|beside|"
-    r"farthest from|furthest from)(?: the)? $"
-)
 
 
 def _narrow(
