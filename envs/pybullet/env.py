@@ -10,7 +10,6 @@ Objects are held by friction between the fingers only: nothing glues them to the
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ from envs.pybullet.robot import PandaController
 from envs.pybullet.scene import TIMESTEP, PropBody, build_props, build_static, load_panda
 from envs.scene_spec import SceneSpec
 from envs.tasks import TaskInstance, WorldState
-from envs.tasks.predicates import ObjectState
+from envs.tasks.predicates import resting_poses
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +181,14 @@ class PybulletTabletopEnv(TabletopEnvBase):
 
     def world_state(self) -> WorldState:
         """Every prop's pose (centre of its bottom face, yaw) and what the gripper holds."""
-        objects = {}
         assert self.task is not None
-        for spec, body in zip(self.task.scene.objects, self.props, strict=True):
+        origins, rots = [], []
+        for body in self.props:
             com, quat = p.getBasePositionAndOrientation(body.uid, physicsClientId=self.client)
-            rot = p.getMatrixFromQuaternion(quat)
-            bottom = np.array(com) - body.com_offset * np.array([rot[2], rot[5], rot[8]])
-            yaw = math.atan2(rot[3], rot[0])
-            objects[spec.name] = ObjectState(spec, (float(bottom[0]), float(bottom[1]), float(bottom[2])), yaw)
+            rot = np.array(p.getMatrixFromQuaternion(quat)).reshape(3, 3)
+            origins.append(np.array(com) - body.com_offset * rot[:, 2])
+            rots.append(rot)
+        objects = resting_poses(self.task.scene.objects, np.array(origins), np.array(rots))
         return WorldState(objects, self.held_object())
 
     def _body_name(self, uid: int, link: int) -> str:
@@ -212,8 +211,10 @@ class PybulletTabletopEnv(TabletopEnvBase):
         if body.fixed:
             raise ValueError(f"{name!r} is fixed to the table and cannot be moved")
         c = self.client
-        _, quat = p.getBasePositionAndOrientation(body.uid, physicsClientId=c)
-        rot = p.getMatrixFromQuaternion(quat)
-        com = np.array(pos, dtype=float) + body.com_offset * np.array([rot[2], rot[5], rot[8]])
+        com_now, quat = p.getBasePositionAndOrientation(body.uid, physicsClientId=c)
+        # ``pos`` is where the prop rests (world_state's pos): keep the centre of mass's offset from it,
+        # which depends on the face the prop lies on.
+        rests_at = np.array(self.world_state().get(name).pos)
+        com = np.asarray(pos, dtype=float) + np.array(com_now) - rests_at
         p.resetBasePositionAndOrientation(body.uid, com.tolist(), quat, physicsClientId=c)
         p.resetBaseVelocity(body.uid, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], physicsClientId=c)

@@ -30,7 +30,7 @@ from envs.tabletop.controller import EndEffectorController
 from envs.tabletop.robot import FINGER_BODIES, TCP_SITE
 from envs.tabletop.scene import TIMESTEP, body_name, build_model
 from envs.tasks import TaskInstance, WorldState
-from envs.tasks.predicates import ObjectState
+from envs.tasks.predicates import resting_poses
 
 log = logging.getLogger(__name__)
 
@@ -224,13 +224,7 @@ class TabletopEnv(TabletopEnvBase):
         """Every prop's pose and what the gripper holds (ground truth)."""
         d = self.data
         assert d is not None
-        pos = d.xpos[self._obj_body].tolist()
-        mats = d.xmat[self._obj_body]
-        yaws = np.arctan2(mats[:, 3], mats[:, 0]).tolist()
-        objects = {
-            spec.name: ObjectState(spec, (p[0], p[1], p[2]), yaw)
-            for spec, p, yaw in zip(self._obj_specs, pos, yaws, strict=True)
-        }
+        objects = resting_poses(self._obj_specs, d.xpos[self._obj_body], d.xmat[self._obj_body])
         return WorldState(objects, self.held_object())
 
     def contacts(self) -> list[tuple[str, str]]:
@@ -248,6 +242,9 @@ class TabletopEnv(TabletopEnvBase):
         if joint < 0:
             raise ValueError(f"{name!r} is fixed to the table and cannot be moved")
         adr = m.jnt_qposadr[joint]
-        d.qpos[adr : adr + 3] = pos
+        # ``pos`` is where the prop rests (world_state's pos), not its body origin: they differ for a
+        # block lying on another face than its own bottom.
+        rests_at = np.array(self.world_state().get(name).pos)
+        d.qpos[adr : adr + 3] = np.asarray(pos, dtype=float) + d.qpos[adr : adr + 3] - rests_at
         d.qvel[m.jnt_dofadr[joint] : m.jnt_dofadr[joint] + 6] = 0.0
         mujoco.mj_forward(m, d)

@@ -8,7 +8,8 @@ truth (never against perception).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ Atom = tuple[str, ...]
 XY_MARGIN = 0.004
 Z_TOLERANCE = 0.015
 TABLE_Z_TOLERANCE = 0.01
+#: A block's x axis steeper than this (sine of its tilt) gives no heading; its y axis does.
+LEVEL_AXIS_TILT = 0.7
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,43 @@ class WorldState:
             return self.objects[name]
         except KeyError:
             raise KeyError(f"no object {name!r}; objects are {sorted(self.objects)}") from None
+
+
+def resting_poses(specs: Sequence[ObjectSpec], origins: np.ndarray, rots: np.ndarray) -> dict[str, ObjectState]:
+    """Each prop's resting pose from its body frame, whichever face it rests on.
+
+    ``origins`` (n×3) are the centres of the props' own bottom faces, ``rots`` (n×9, row-major) their
+    body-to-world rotations. A block knocked over or flipped upside down rests on another face: its own
+    bottom face is then beside or above its centre. Its ``pos`` is the point below its geometric centre
+    at the height of its lowest point, and its ``yaw`` the heading of a level side axis (a block's
+    footprint is square: any level axis gives the same footprint). An upright prop gets its own
+    bottom-face centre and heading back.
+    """
+    rots = np.asarray(rots, dtype=float).reshape(-1, 3, 3)
+    half, is_block = _shapes(tuple(specs))
+    centres = np.asarray(origins, dtype=float) + rots[:, :, 2] * half[:, 2:]
+    lowest = centres[:, 2] - np.einsum("ij,ij->i", np.abs(rots[:, 2, :]), half)
+    axis = np.where(is_block & (np.abs(rots[:, 2, 0]) >= LEVEL_AXIS_TILT), 1, 0)
+    rows = np.arange(len(specs))
+    yaws = np.arctan2(rots[rows, 1, axis], rots[rows, 0, axis])
+    return {
+        spec.name: ObjectState(spec, (float(c[0]), float(c[1]), float(z)), float(yaw))
+        for spec, c, z, yaw in zip(specs, centres.tolist(), lowest.tolist(), yaws.tolist(), strict=True)
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _shapes(specs: tuple[ObjectSpec, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Half extents (n×3) of the props' bounding boxes and which of them are blocks."""
+    half = np.array([_half_extents(spec) for spec in specs])
+    return half, np.array([spec.kind == "block" for spec in specs])
+
+
+def _half_extents(spec: ObjectSpec) -> tuple[float, float, float]:
+    if spec.kind == "bin":
+        return (BIN_HALF_EXTENTS[0], BIN_HALF_EXTENTS[1], spec.height / 2)
+    radius = spec.size / 2 if spec.kind == "block" else spec.size
+    return (radius, radius, spec.height / 2)
 
 
 def _xy_dist(a: ObjectState, b: ObjectState) -> float:
