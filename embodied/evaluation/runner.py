@@ -1,10 +1,10 @@
 """Run suite episodes in parallel and stream their results to ``results.jsonl``.
 
-Each episode runs in its own worker (a fresh spawned process, or a Ray task when a Ray address
-is given), so a crash or a hang costs that episode only: it is recorded as failed with the
-reason and the evaluation goes on. Results are appended and flushed as episodes finish; a rerun
-into the same folder skips the episodes already there (resumable). The same seeds give the same
-results on either backend.
+Episodes run on warm worker processes that each run many (:mod:`~embodied.evaluation.pool`), or
+as Ray tasks when a Ray address is given; a crash or a hang costs that episode only: it is
+recorded as failed with the reason, the worker is replaced, and the evaluation goes on. Results
+are appended and flushed as episodes finish; a rerun into the same folder skips the episodes
+already there (resumable). The same seeds give the same results on either backend.
 
 A local worker dies with its parent (:mod:`~embodied.evaluation.lifeline`), and the folder is
 locked while a run goes on (:mod:`~embodied.evaluation.folder_lock`): a killed evaluation leaves
@@ -13,11 +13,11 @@ nothing running, and a second one into the same folder is refused instead of rac
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import multiprocessing as mp
 import os
-import queue
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from embodied.errors import DependencyNotInstalled
-from embodied.evaluation.folder_lock import FolderLock, WorkerHold
-from embodied.evaluation.lifeline import Lifeline, ParentWatch, tie_to_parent
+from embodied.evaluation.folder_lock import FolderLock
+from embodied.evaluation.lifeline import ParentWatch
+from embodied.evaluation.pool import WorkerPool
 from embodied.evaluation.suites import EpisodeSpec
 from embodied.factory import ENV_IDS, Episode, EpisodeConfig, build_episode
 from embodied.recording.tracing import Tracer, TracerWrapper
@@ -215,24 +216,6 @@ def _limit_threads(threads: int) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _worker(
-    spec: EpisodeSpec,
-    options: EvalOptions,
-    out_dir: str,
-    results: Any,
-    threads: int,
-    lifeline: Lifeline,
-    _hold: WorkerHold | None,
-) -> None:
-    """A spawned worker's body; ``_hold`` keeps the results folder locked until this process is gone."""
-    tie_to_parent(lifeline)  # before anything else: no episode may outlive the evaluation
-    _limit_threads(threads)
-    try:
-        results.put(run_episode(spec, options, out_dir))
-    except Exception as e:  # noqa: BLE001 - any failure becomes this episode's failed row
-        results.put(failed_row(spec, f"episode raised {type(e).__name__}: {e}"))
-
-
 class ResultsFile:
     """``results.jsonl``: one row per finished episode, appended and flushed."""
 
@@ -271,52 +254,18 @@ def run_local(
     on_result: OnResult,
     lock: FolderLock | None = None,
 ) -> None:
-    """Each episode in its own spawned process, ``workers`` at a time, killed after ``timeout_s``.
+    """The episodes on ``workers`` warm spawned processes (:class:`~.pool.WorkerPool`), each episode
+    killed after ``timeout_s``; a crashed or killed worker is replaced.
 
     The workers die with this process; each holds ``lock`` (when given) until it is gone.
     """
     ctx = mp.get_context("spawn")
     with ParentWatch(ctx) as watch:
         hold = lock.for_worker() if lock is not None else None
-        _run_local(ctx, specs, options, out_dir, workers, on_result, (watch.lifeline, hold))
-
-
-def _run_local(
-    ctx: Any,
-    specs: list[EpisodeSpec],
-    options: EvalOptions,
-    out_dir: Path,
-    workers: int,
-    on_result: OnResult,
-    ties: tuple[Lifeline, WorkerHold | None],
-) -> None:
-    results: Any = ctx.Queue()
-    pending = list(specs)
-    running: dict[str, tuple[Any, EpisodeSpec, float]] = {}
-    while pending or running:
-        while pending and len(running) < workers:
-            spec = pending.pop(0)
-            args = (spec, options, str(out_dir), results, threads_per_worker(workers), *ties)
-            proc = ctx.Process(target=_worker, args=args, daemon=True)
-            proc.start()
-            running[spec.id] = (proc, spec, time.monotonic())
-        try:
-            row = results.get(timeout=0.2)
-        except queue.Empty:
-            row = None
-        if row is not None:
-            proc, _, _ = running.pop(row["id"])
-            proc.join(timeout=30)
-            on_result(row)
-        for sid, (proc, spec, started) in list(running.items()):
-            if time.monotonic() - started > options.timeout_s:
-                proc.kill()
-                proc.join()
-                running.pop(sid)
-                on_result(failed_row(spec, f"timed out after {options.timeout_s:.0f} s"))
-            elif not proc.is_alive() and proc.exitcode not in (0, None) and results.empty():
-                running.pop(sid)
-                on_result(failed_row(spec, f"worker crashed (exit code {proc.exitcode})"))
+        job = functools.partial(run_episode, options=options, out_dir=str(out_dir))
+        setup = functools.partial(_limit_threads, threads_per_worker(workers))
+        pool = WorkerPool(ctx, job, workers, setup, (watch.lifeline, hold), options.timeout_s)
+        pool.run(specs, on_result, lambda spec, reason: on_result(failed_row(spec, reason)))
 
 
 def run_ray(specs: list[EpisodeSpec], options: EvalOptions, out_dir: Path, address: str, on_result: OnResult) -> None:

@@ -1,0 +1,69 @@
+"""The warm worker pool: many episodes per process, and a crash or a hang still costs one episode only."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import textwrap
+
+import pytest
+
+from embodied.evaluation.lifeline import ParentWatch
+from embodied.evaluation.pool import WorkerPool
+from embodied.evaluation.suites import EpisodeSpec
+
+JOBS = """
+import os, time
+
+def job(spec):
+    if spec.family == "crash":
+        os._exit(7)
+    if spec.family == "hang":
+        time.sleep(60)
+    return {"id": spec.id, "pid": os.getpid()}
+
+def setup():
+    pass
+"""
+
+
+@pytest.fixture
+def jobs(tmp_path, monkeypatch):
+    """A module of test jobs the spawned workers can import (they inherit ``sys.path``)."""
+    (tmp_path / "pool_test_jobs.py").write_text(textwrap.dedent(JOBS))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import pool_test_jobs
+
+    yield pool_test_jobs
+    sys.modules.pop("pool_test_jobs", None)
+
+
+def _spec(family: str, seed: int) -> EpisodeSpec:
+    return EpisodeSpec(f"t/{family}/{seed}", "t", family, seed)
+
+
+def _run(jobs, specs, workers, timeout_s=30.0):
+    ctx = mp.get_context("spawn")
+    rows, failures = [], []
+    with ParentWatch(ctx) as watch:
+        pool = WorkerPool(ctx, jobs.job, workers, jobs.setup, (watch.lifeline, None), timeout_s)
+        pool.run(specs, rows.append, lambda spec, why: failures.append((spec.id, why)))
+    return pool, rows, failures
+
+
+def test_workers_stay_warm_across_episodes(jobs):
+    specs = [_spec("ok", i) for i in range(8)]
+    pool, rows, failures = _run(jobs, specs, workers=2)
+    assert failures == []
+    assert sorted(r["id"] for r in rows) == sorted(s.id for s in specs)
+    assert len({r["pid"] for r in rows}) <= 2 and pool.started_workers == 2  # 8 episodes, 2 processes
+    assert all(r["worker_pid"] == r["pid"] for r in rows)
+
+
+def test_a_crashed_or_hung_worker_costs_its_episode_only_and_is_replaced(jobs):
+    specs = [_spec("ok", 0), _spec("crash", 1), _spec("ok", 2), _spec("hang", 3), _spec("ok", 4), _spec("ok", 5)]
+    pool, rows, failures = _run(jobs, specs, workers=2, timeout_s=3.0)
+    assert dict(failures) == {"t/crash/1": "worker crashed (exit code 7)", "t/hang/3": "timed out after 3 s"}
+    assert sorted(r["id"] for r in rows) == ["t/ok/0", "t/ok/2", "t/ok/4", "t/ok/5"]
+    # The crashed worker was replaced while episodes were pending; the hung one too if any still were.
+    assert 3 <= pool.started_workers <= 4
