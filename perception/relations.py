@@ -1,5 +1,8 @@
 """Spatial relations between perceived objects, computed the same way for every perceiver.
 
+``on`` and ``in`` are the task predicates' own definitions (:mod:`envs.tasks.relations`) applied to
+the perceived positions and sizes, so a relation perception reports is the atom ground truth checks.
+
 ``left_of`` / ``right_of`` are from the robot's point of view (``+y`` is the robot's left).
 """
 
@@ -7,23 +10,30 @@ from __future__ import annotations
 
 import math
 
+from envs.tasks import relations as task_relations
 from perception.scene_graph import DetectedObject, Relation
 
 NEAR_DISTANCE = 0.12  # metres between centres
 LATERAL_MARGIN = 0.03  # y difference needed for left/right
-STACK_Z_TOLERANCE = 0.02
 
 
 def _xy(o: DetectedObject) -> tuple[float, float]:
     return o.position[0], o.position[1]
 
 
-def _over(a: DetectedObject, b: DetectedObject, shrink: float = 0.0) -> bool:
-    """Whether ``a``'s centre lies over ``b``'s footprint."""
-    return (
-        abs(a.position[0] - b.position[0]) <= b.size[0] / 2 - shrink
-        and abs(a.position[1] - b.position[1]) <= b.size[1] / 2 - shrink
-    )
+def _rests(a: DetectedObject, b: DetectedObject) -> str | None:
+    """``on`` or ``in`` when ``a`` rests on or in ``b`` by the tasks' own definitions, else None."""
+    if b.shape == "block":  # a cube: its height is its edge; its heading is not perceived
+        return "on" if task_relations.on_block(a.position, a.bottom, b.position, None, b.size[2], b.top) else None
+    radius = (b.size[0] + b.size[1]) / 4  # bowls and plates are round: half the mean width
+    if b.shape == "plate":
+        return "on" if task_relations.on_plate(a.position, a.bottom, b.position, radius, b.bottom, b.top) else None
+    if b.shape == "bowl":
+        return "in" if task_relations.in_bowl(a.position, a.bottom, b.position, radius, b.bottom, b.top) else None
+    if b.shape == "bin":
+        half = (b.size[0] / 2, b.size[1] / 2)  # the bin stands square to the table's axes
+        return "in" if task_relations.in_bin(a.position, a.bottom, b.position, 0.0, half, b.bottom, b.top) else None
+    return None
 
 
 def compute_relations(objects: tuple[DetectedObject, ...], holding: str | None = None) -> tuple[Relation, ...]:
@@ -33,12 +43,8 @@ def compute_relations(objects: tuple[DetectedObject, ...], holding: str | None =
         if a.name == holding:
             continue
         for b in objects:
-            if a is b:
-                continue
-            if b.shape in ("bowl", "bin") and _over(a, b, 0.01) and b.bottom - 0.01 <= a.bottom <= b.top:
-                rels.append(Relation(a.name, "in", b.name))
-            elif b.shape in ("block", "plate") and _over(a, b) and abs(a.bottom - b.top) <= STACK_Z_TOLERANCE:
-                rels.append(Relation(a.name, "on", b.name))
+            if a is not b and (predicate := _rests(a, b)) is not None:
+                rels.append(Relation(a.name, predicate, b.name))
     for a in objects:
         for b in objects:
             if a is b or a.shape == "bin" or b.shape == "bin":

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs import scene_spec
-from envs.scene_spec import BIN_HALF_EXTENTS, WALL_THICKNESS_M, ObjectSpec
+from envs.scene_spec import BIN_HALF_EXTENTS, ObjectSpec
+from envs.tasks import relations
 
 Atom = tuple[str, ...]
 
-#: Tolerances of the predicates (metres).
-XY_MARGIN = 0.004
-Z_TOLERANCE = 0.015
+#: How far (metres) a block in a region may be above the table (on and in: :mod:`envs.tasks.relations`).
 TABLE_Z_TOLERANCE = 0.01
 #: A block's x axis steeper than this (sine of its tilt) gives no heading; its y axis does.
 LEVEL_AXIS_TILT = 0.7
@@ -95,28 +94,15 @@ def _half_extents(spec: ObjectSpec) -> tuple[float, float, float]:
     return (radius, radius, spec.height / 2)
 
 
-def _xy_dist(a: ObjectState, b: ObjectState) -> float:
-    return float(np.hypot(a.pos[0] - b.pos[0], a.pos[1] - b.pos[1]))
-
-
-def _local_xy(a: ObjectState, frame: ObjectState) -> tuple[float, float]:
-    dx, dy = a.pos[0] - frame.pos[0], a.pos[1] - frame.pos[1]
-    c, s = np.cos(frame.yaw), np.sin(frame.yaw)
-    return float(c * dx + s * dy), float(-s * dx + c * dy)
-
-
 def on(state: WorldState, a: str, b: str) -> bool:
-    """``a`` rests on top of ``b`` (a block or a plate) and is not held."""
+    """``a`` rests on top of ``b`` (a block or a plate) and is not held (:mod:`envs.tasks.relations`)."""
     top, base = state.get(a), state.get(b)
     if state.held == a or a == b:
         return False
     if base.spec.kind == "block":
-        lx, ly = _local_xy(top, base)
-        inside = max(abs(lx), abs(ly)) <= base.spec.size / 2 + XY_MARGIN
-        return inside and abs(top.pos[2] - base.top) <= Z_TOLERANCE
+        return relations.on_block(top.pos, top.pos[2], base.pos, base.yaw, base.spec.size, base.top)
     if base.spec.kind == "plate":
-        inside = _xy_dist(top, base) <= base.spec.size - WALL_THICKNESS_M
-        return inside and base.pos[2] - 0.005 <= top.pos[2] <= base.top + Z_TOLERANCE
+        return relations.on_plate(top.pos, top.pos[2], base.pos, base.spec.size, base.pos[2], base.top)
     return inside_container(state, a, b)
 
 
@@ -129,13 +115,10 @@ def inside_container(state: WorldState, a: str, c: str) -> bool:
     if kind == "plate":
         return on(state, a, c)
     if kind == "bowl":
-        inside = _xy_dist(obj, box) <= box.spec.size - WALL_THICKNESS_M
-    elif kind == "bin":
-        lx, ly = _local_xy(obj, box)
-        inside = abs(lx) <= BIN_HALF_EXTENTS[0] - WALL_THICKNESS_M and abs(ly) <= BIN_HALF_EXTENTS[1] - WALL_THICKNESS_M
-    else:
-        return False
-    return inside and box.pos[2] - 0.005 <= obj.pos[2] <= box.top
+        return relations.in_bowl(obj.pos, obj.pos[2], box.pos, box.spec.size, box.pos[2], box.top)
+    if kind == "bin":
+        return relations.in_bin(obj.pos, obj.pos[2], box.pos, box.yaw, BIN_HALF_EXTENTS, box.pos[2], box.top)
+    return False
 
 
 def in_region(state: WorldState, a: str, region: str) -> bool:
