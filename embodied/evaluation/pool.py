@@ -37,17 +37,21 @@ def serve(
     inbox: Any,
     results: Any,
     setup: Callable[[], None],
+    episodes: int | None,
     lifeline: Lifeline,
     _hold: WorkerHold | None,
 ) -> None:
-    """A worker's body: run each episode of ``inbox`` until told to stop (``None``).
+    """A worker's body: run each episode of ``inbox`` until told to stop (``None``) or, when
+    ``episodes`` is set, until it has run that many.
 
     ``job`` raising is that episode's failure, reported as ``("error", spec, message)``; the worker
     goes on with the next one. ``_hold`` keeps the results folder locked until this process is gone.
     """
     tie_to_parent(lifeline)  # before anything else: no episode may outlive the evaluation
     setup()
-    while (spec := inbox.get()) is not None:
+    ran = 0
+    while (episodes is None or ran < episodes) and (spec := inbox.get()) is not None:
+        ran += 1
         try:
             results.put(("row", spec, {**job(spec), "worker_pid": os.getpid()}))
         except Exception as e:  # noqa: BLE001 - any failure becomes this episode's failed row
@@ -62,6 +66,7 @@ class _Slot:
     inbox: Any
     spec: EpisodeSpec | None = None
     started: float = 0.0
+    handed: int = 0  # episodes handed to this worker
 
 
 class WorkerPool:
@@ -71,6 +76,8 @@ class WorkerPool:
         setup: runs in each worker before its first episode (thread limits, environment).
         ties: the lifeline and the folder hold every worker receives.
         timeout_s: wall seconds an episode may take before its worker is killed.
+        episodes_per_worker: a worker exits after this many episodes and a fresh one takes over
+            (None: workers live until the pool is done; 1: a fresh process per episode).
     """
 
     def __init__(
@@ -81,15 +88,19 @@ class WorkerPool:
         setup: Callable[[], None],
         ties: tuple[Lifeline, WorkerHold | None],
         timeout_s: float,
+        episodes_per_worker: int | None = None,
     ) -> None:
+        if episodes_per_worker is not None and episodes_per_worker < 1:
+            raise ValueError(f"episodes_per_worker={episodes_per_worker}: choose 1 or more, or None")
         self.ctx, self.job, self.workers, self.setup, self.ties = ctx, job, workers, setup, ties
         self.timeout_s = timeout_s
+        self.episodes_per_worker = episodes_per_worker
         self.results: Any = ctx.Queue()
         self.started_workers = 0
 
     def _start(self) -> _Slot:
         inbox = self.ctx.Queue()
-        args = (self.job, inbox, self.results, self.setup, *self.ties)
+        args = (self.job, inbox, self.results, self.setup, self.episodes_per_worker, *self.ties)
         proc = self.ctx.Process(target=serve, args=args, daemon=True)
         proc.start()
         self.started_workers += 1
@@ -101,10 +112,14 @@ class WorkerPool:
         slots = [self._start() for _ in range(min(self.workers, len(pending)))]
         try:
             while pending or any(s.spec is not None for s in slots):
-                for slot in slots:
+                for i, slot in enumerate(slots):
                     if slot.spec is None and pending:
+                        if slot.handed == self.episodes_per_worker:  # it has exited by itself
+                            slot.proc.join()
+                            slots[i] = slot = self._start()
                         slot.spec, slot.started = pending.popleft(), time.monotonic()
                         slot.inbox.put(slot.spec)
+                        slot.handed += 1
                 self._collect(slots, on_row, on_failure)
                 for i, slot in enumerate(slots):
                     reason = self._lost(slot)

@@ -253,6 +253,7 @@ def run_local(
     workers: int,
     on_result: OnResult,
     lock: FolderLock | None = None,
+    episodes_per_worker: int | None = None,
 ) -> None:
     """The episodes on ``workers`` warm spawned processes (:class:`~.pool.WorkerPool`), each episode
     killed after ``timeout_s``; a crashed or killed worker is replaced.
@@ -264,7 +265,8 @@ def run_local(
         hold = lock.for_worker() if lock is not None else None
         job = functools.partial(run_episode, options=options, out_dir=str(out_dir))
         setup = functools.partial(_limit_threads, threads_per_worker(workers))
-        pool = WorkerPool(ctx, job, workers, setup, (watch.lifeline, hold), options.timeout_s)
+        ties = (watch.lifeline, hold)
+        pool = WorkerPool(ctx, job, workers, setup, ties, options.timeout_s, episodes_per_worker)
         pool.run(specs, on_result, lambda spec, reason: on_result(failed_row(spec, reason)))
 
 
@@ -308,8 +310,12 @@ def evaluate(
     workers: int = 1,
     ray_address: str | None = None,
     on_result: OnResult | None = None,
+    episodes_per_worker: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run the episodes not yet in ``out_dir/results.jsonl``; returns every row (old and new).
+
+    ``episodes_per_worker`` (local workers only): a worker exits after that many episodes and a fresh
+    one takes over (1: a fresh process per episode); None keeps the workers warm to the end.
 
     Raises :class:`~embodied.evaluation.folder_lock.EvalFolderBusy` at once when another
     evaluation is running into ``out_dir``.
@@ -328,5 +334,5 @@ def evaluate(
             if ray_address:
                 run_ray(todo, options, out_dir, ray_address, record)
             else:
-                run_local(todo, options, out_dir, max(1, workers), record, lock)
+                run_local(todo, options, out_dir, max(1, workers), record, lock, episodes_per_worker)
         return results.rows()

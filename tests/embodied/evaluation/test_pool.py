@@ -42,11 +42,12 @@ def _spec(family: str, seed: int) -> EpisodeSpec:
     return EpisodeSpec(f"t/{family}/{seed}", "t", family, seed)
 
 
-def _run(jobs, specs, workers, timeout_s=30.0):
+def _run(jobs, specs, workers, timeout_s=30.0, episodes_per_worker=None):
     ctx = mp.get_context("spawn")
     rows, failures = [], []
     with ParentWatch(ctx) as watch:
-        pool = WorkerPool(ctx, jobs.job, workers, jobs.setup, (watch.lifeline, None), timeout_s)
+        ties = (watch.lifeline, None)
+        pool = WorkerPool(ctx, jobs.job, workers, jobs.setup, ties, timeout_s, episodes_per_worker)
         pool.run(specs, rows.append, lambda spec, why: failures.append((spec.id, why)))
     return pool, rows, failures
 
@@ -67,3 +68,10 @@ def test_a_crashed_or_hung_worker_costs_its_episode_only_and_is_replaced(jobs):
     assert sorted(r["id"] for r in rows) == ["t/ok/0", "t/ok/2", "t/ok/4", "t/ok/5"]
     # The crashed worker was replaced while episodes were pending; the hung one too if any still were.
     assert 3 <= pool.started_workers <= 4
+
+
+def test_a_worker_can_be_limited_to_a_number_of_episodes(jobs):
+    specs = [_spec("ok", i) for i in range(5)]
+    pool, rows, failures = _run(jobs, specs, workers=1, episodes_per_worker=2)
+    assert failures == [] and len(rows) == 5
+    assert len({r["pid"] for r in rows}) == 3 and pool.started_workers == 3  # 2 + 2 + 1 episodes
