@@ -26,6 +26,8 @@ from policies.motion import MotionConfig, clear_view, servo_to, set_gripper, unr
 PUSHABLE_SHAPES = ("block",)
 #: A block whose bottom is below this height (m) stands on the table and can be pushed.
 ON_TABLE_HEIGHT = 0.01
+#: Free space (m) a push keeps on each side of the block's and the fingers' path.
+PUSH_CLEARANCE = 0.015
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,32 @@ def push_problem(scene: SceneGraph, name: str, region: str) -> str | None:
     if obj.bottom > ON_TABLE_HEIGHT:
         return f"the {name} is not standing on the table (it is on or in something); pick it instead"
     return None
+
+
+def push_blockers(scene: SceneGraph, name: str, region: str, config: PushConfig | None = None) -> list[str]:
+    """The other objects in the way of pushing ``name`` into ``region``: near the corridor the block
+    sweeps from where the fingers come down behind it to where it should stop. A push through them
+    would shove them along (and undo what they were placed for); carry the block instead."""
+    cfg = config or PushConfig()
+    obj = scene.get(name)
+    p = np.array(obj.position[:2])
+    goal = aim_point(obj, region, cfg.margin)
+    dist = float(np.linalg.norm(goal - p))
+    if dist < 1e-3:
+        return []
+    d = (goal - p) / dist
+    start = p - d * (_half_extent_along(obj, d) + 0.012 + cfg.standoff)
+    half_width = max(obj.size[0], obj.size[1]) / 2 + PUSH_CLEARANCE
+    blockers = []
+    for other in scene.objects:
+        if other.name == name:
+            continue
+        q = np.array(other.position[:2])
+        t = float(np.clip(np.dot(q - start, d), 0.0, dist + float(np.dot(p - start, d))))
+        gap = float(np.linalg.norm(q - (start + d * t)))
+        if gap < half_width + max(other.size[0], other.size[1]) / 2:
+            blockers.append(other.name)
+    return blockers
 
 
 def in_region(obj: DetectedObject, region: str, margin: float = 0.0) -> bool:

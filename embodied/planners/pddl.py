@@ -3,7 +3,10 @@
 The operators mirror the primitive skills' preconditions and effects: ``pick`` (from the
 table, off a block, out of a container) -> the ``pick`` skill; ``stack`` / ``put-on`` / ``put-in``
 -> ``place``; ``push`` -> ``push``. :data:`SKILL_OF_ACTION` is that mapping; the classical planner
-turns each plan step into one skill call with it.
+turns each plan step into one skill call with it. A push is only planned where nothing stands in
+its path (``push-clear``, from :func:`policies.push.push_blockers`); otherwise the block is carried
+(``pick`` then ``put-in-region``, the ``place`` skill with a region), so a push never shoves other
+objects off the places earlier tasks put them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 from embodied.core.decision import Atom
 from envs.scene_spec import REGIONS, TABLE_HEIGHT_TOLERANCE, in_region
 from perception.scene_graph import SceneGraph
+from policies.push import push_blockers
 
 DOMAIN = """(define (domain tabletop)
   (:requirements :strips :typing)
@@ -20,7 +24,8 @@ DOMAIN = """(define (domain tabletop)
           block support - thing
           plate container - support)
   (:predicates (on ?x - block ?y - thing) (in ?x - block ?c - container) (ontable ?x - block)
-               (clear ?x - thing) (holding ?x - block) (handempty) (in_region ?x - block ?r - region))
+               (clear ?x - thing) (holding ?x - block) (handempty) (in_region ?x - block ?r - region)
+               (push-clear ?x - block ?r - region))
   (:action pick :parameters (?x - block)
     :precondition (and (ontable ?x) (clear ?x) (handempty))
     :effect (and (holding ?x) (not (ontable ?x)) (not (handempty))))
@@ -43,8 +48,11 @@ DOMAIN = """(define (domain tabletop)
     :precondition (holding ?x)
     :effect (and (ontable ?x) (clear ?x) (handempty) (not (holding ?x))))
   (:action push :parameters (?x - block ?r - region)
-    :precondition (and (ontable ?x) (clear ?x) (handempty))
+    :precondition (and (ontable ?x) (clear ?x) (handempty) (push-clear ?x ?r))
     :effect (in_region ?x ?r))
+  (:action put-in-region :parameters (?x - block ?r - region)
+    :precondition (holding ?x)
+    :effect (and (in_region ?x ?r) (ontable ?x) (clear ?x) (handempty) (not (holding ?x))))
 )
 """
 
@@ -58,6 +66,7 @@ SKILL_OF_ACTION: dict[str, tuple[str, dict[str, int]]] = {
     "put-in": ("place", {"object": 0, "target": 1}),
     "put-down": ("place", {"object": 0, "target": -1}),  # set aside in the front region
     "push": ("push", {"object": 0, "region": 1}),
+    "put-in-region": ("place", {"object": 0, "target": 1}),  # carried: something is in the push's way
 }
 TABLE_TARGET = "front"  # where a block that is in the way gets set down
 
@@ -97,6 +106,9 @@ def problem(scene: SceneGraph, goal: tuple[Atom, ...]) -> tuple[str, dict[str, s
         # Only a block resting on the table is in a region (as verification requires).
         if o.shape == "block" and o.name not in resting and abs(o.bottom) <= TABLE_HEIGHT_TOLERANCE:
             init += [f"(in_region {symbol(o.name)} {symbol(r)})" for r in REGIONS if in_region(o.position, r)]
+            init += [
+                f"(push-clear {symbol(o.name)} {symbol(r)})" for r in REGIONS if not push_blockers(scene, o.name, r)
+            ]
     goals = [f"({a[0]} {symbol(a[1])} {symbol(a[2])})" for a in goal]
     text = (
         "(define (problem scene) (:domain tabletop)\n"

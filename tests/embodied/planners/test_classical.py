@@ -185,3 +185,21 @@ def test_independent_placements_are_matched_in_any_order_but_stacked_ones_are_no
     )
     (call,) = order.tool_calls
     assert call.name == clear.name and call.arguments["object"] == "blue block"  # the top block first, as planned
+
+
+def test_a_push_with_something_in_its_path_becomes_a_carry():
+    goal = (("in_region", "red block", "left side"),)
+    clear = _blocks(("red block", "red", 0.5, 0.0, 0.0), ("blue block", "blue", 0.5, -0.15, 0.0))
+    assert solve(clear, goal) == [("push", ["red block", "left side"])]
+    # A stack stands between the red block and the left side: a push would shove it off its place.
+    blocked = _blocks(
+        ("red block", "red", 0.5, 0.0, 0.0),
+        ("blue block", "blue", 0.5, 0.1, 0.0),
+        ("green block", "green", 0.5, 0.1, 0.045),
+    )
+    assert solve(blocked, goal) == [("pick", ["red block"]), ("put-in-region", ["red block", "left side"])]
+    decision = ClassicalPlanner().decide(Context("push the red block to the left side", "", scene=blocked))
+    assert [(c.name, c.arguments) for c in decision.tool_calls] == [
+        ("pick", {"object": "red block"}),
+        ("place", {"object": "red block", "target": "left side"}),
+    ]
