@@ -23,7 +23,7 @@ from envs.pybullet.robot import PandaController
 from envs.pybullet.scene import TIMESTEP, PropBody, build_props, build_static, load_panda
 from envs.scene_spec import SceneSpec
 from envs.tasks import TaskInstance, WorldState
-from envs.tasks.predicates import resting_poses
+from envs.tasks.predicates import RestingPoses
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class PybulletTabletopEnv(TabletopEnvBase):
         self._floor, self._table = build_static(c)
         self.robot = load_panda(c)
         self.props: tuple[PropBody, ...] = build_props(c, scene)
+        self._resting = RestingPoses(scene.objects)
         self.controller = PandaController(c, self.robot, self.controller_config)
         self.controller.reset()
         self._prop_of_uid = {b.uid: b for b in self.props}
@@ -188,7 +189,7 @@ class PybulletTabletopEnv(TabletopEnvBase):
             rot = np.array(p.getMatrixFromQuaternion(quat)).reshape(3, 3)
             origins.append(np.array(com) - body.com_offset * rot[:, 2])
             rots.append(rot)
-        objects = resting_poses(self.task.scene.objects, np.array(origins), np.array(rots))
+        objects = self._resting(np.array(origins), np.array(rots))
         return WorldState(objects, self.held_object())
 
     def _body_name(self, uid: int, link: int) -> str:

@@ -30,7 +30,7 @@ from envs.tabletop.controller import EndEffectorController
 from envs.tabletop.robot import FINGER_BODIES, TCP_SITE
 from envs.tabletop.scene import TIMESTEP, body_name, build_model
 from envs.tasks import TaskInstance, WorldState
-from envs.tasks.predicates import resting_poses
+from envs.tasks.predicates import RestingPoses
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class TabletopEnv(TabletopEnvBase):
         m = self.model
         self._obj_names = scene.names
         self._obj_specs = scene.objects
+        self._resting = RestingPoses(scene.objects)
         self._obj_body = np.array([m.body(body_name(n)).id for n in self._obj_names], dtype=int)
         self._finger_body = tuple(m.body(b).id for b in FINGER_BODIES)
         self._obj_of_body = {int(b): n for b, n in zip(self._obj_body, self._obj_names, strict=True)}
@@ -224,7 +225,7 @@ class TabletopEnv(TabletopEnvBase):
         """Every prop's pose and what the gripper holds (ground truth)."""
         d = self.data
         assert d is not None
-        objects = resting_poses(self._obj_specs, d.xpos[self._obj_body], d.xmat[self._obj_body])
+        objects = self._resting(d.xpos[self._obj_body], d.xmat[self._obj_body])
         return WorldState(objects, self.held_object())
 
     def contacts(self) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ truth (never against perception).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -57,34 +56,38 @@ class WorldState:
             raise KeyError(f"no object {name!r}; objects are {sorted(self.objects)}") from None
 
 
-def resting_poses(specs: Sequence[ObjectSpec], origins: np.ndarray, rots: np.ndarray) -> dict[str, ObjectState]:
-    """Each prop's resting pose from its body frame, whichever face it rests on.
+class RestingPoses:
+    """Each prop's resting pose from its body frame, whichever face it rests on (built once per scene).
 
-    ``origins`` (n×3) are the centres of the props' own bottom faces, ``rots`` (n×9, row-major) their
-    body-to-world rotations. A block knocked over or flipped upside down rests on another face: its own
-    bottom face is then beside or above its centre. Its ``pos`` is the point below its geometric centre
-    at the height of its lowest point, and its ``yaw`` the heading of a level side axis (a block's
-    footprint is square: any level axis gives the same footprint). An upright prop gets its own
-    bottom-face centre and heading back.
+    Called with ``origins`` (n×3: the centres of the props' own bottom faces) and ``rots`` (n×9,
+    row-major body-to-world rotations). A block knocked over or flipped upside down rests on another
+    face: its own bottom face is then beside or above its centre. Its ``pos`` is the point below its
+    geometric centre at the height of its lowest point, and its ``yaw`` the heading of a level side
+    axis (a block's footprint is square: any level axis gives the same footprint). An upright prop
+    gets its own bottom-face centre and heading back.
     """
-    rots = np.asarray(rots, dtype=float).reshape(-1, 3, 3)
-    half, is_block = _shapes(tuple(specs))
-    centres = np.asarray(origins, dtype=float) + rots[:, :, 2] * half[:, 2:]
-    lowest = centres[:, 2] - np.einsum("ij,ij->i", np.abs(rots[:, 2, :]), half)
-    axis = np.where(is_block & (np.abs(rots[:, 2, 0]) >= LEVEL_AXIS_TILT), 1, 0)
-    rows = np.arange(len(specs))
-    yaws = np.arctan2(rots[rows, 1, axis], rots[rows, 0, axis])
-    return {
-        spec.name: ObjectState(spec, (float(c[0]), float(c[1]), float(z)), float(yaw))
-        for spec, c, z, yaw in zip(specs, centres.tolist(), lowest.tolist(), yaws.tolist(), strict=True)
-    }
+
+    def __init__(self, specs: Sequence[ObjectSpec]) -> None:
+        self.specs = tuple(specs)
+        self._half = np.array([_half_extents(spec) for spec in self.specs]).reshape(-1, 3)
+        self._is_block = np.array([spec.kind == "block" for spec in self.specs], dtype=bool)
+
+    def __call__(self, origins: np.ndarray, rots: np.ndarray) -> dict[str, ObjectState]:
+        r = np.asarray(rots, dtype=float).reshape(-1, 9)
+        half_height = self._half[:, 2:]
+        centres = np.asarray(origins, dtype=float) + r[:, 2::3] * half_height  # + the body z axis × h/2
+        lowest = centres[:, 2] - (np.abs(r[:, 6:9]) * self._half).sum(axis=1)
+        use_y = self._is_block & (np.abs(r[:, 6]) >= LEVEL_AXIS_TILT)  # x axis steep: head by y
+        yaws = np.arctan2(np.where(use_y, r[:, 4], r[:, 3]), np.where(use_y, r[:, 1], r[:, 0]))
+        return {
+            spec.name: ObjectState(spec, (c[0], c[1], z), yaw)
+            for spec, c, z, yaw in zip(self.specs, centres.tolist(), lowest.tolist(), yaws.tolist(), strict=True)
+        }
 
 
-@functools.lru_cache(maxsize=64)
-def _shapes(specs: tuple[ObjectSpec, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Half extents (n×3) of the props' bounding boxes and which of them are blocks."""
-    half = np.array([_half_extents(spec) for spec in specs])
-    return half, np.array([spec.kind == "block" for spec in specs])
+def resting_poses(specs: Sequence[ObjectSpec], origins: np.ndarray, rots: np.ndarray) -> dict[str, ObjectState]:
+    """:class:`RestingPoses` of ``specs``, once (an env keeps one per scene instead)."""
+    return RestingPoses(specs)(origins, rots)
 
 
 def _half_extents(spec: ObjectSpec) -> tuple[float, float, float]:
