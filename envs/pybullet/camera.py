@@ -1,8 +1,8 @@
 """Headless rendering of the scene cameras in PyBullet: rgb, metric depth and instance ids.
 
 ``p.getCameraImage`` renders rgb, the OpenGL depth buffer and a per-pixel body-id mask in one
-call. TinyRenderer (software, deterministic) is the default; ``renderer="egl"`` loads the EGL
-plugin into this env's physics client for hardware rendering where a GPU is present. Depth is
+call, with TinyRenderer (PyBullet's CPU rasteriser) or the EGL plugin (OpenGL: a GPU, or Mesa's
+llvmpipe on a machine without one), which the env loads into its physics client. Depth is
 converted from the non-linear buffer to metres; the body-id mask is mapped through a lookup
 table to the instance ids of :mod:`envs.common` (0 background, 1 table, 2 robot, 3+ props).
 """
@@ -10,6 +10,10 @@ table to the instance ids of :mod:`envs.common` (0 background, 1 table, 2 robot,
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -25,19 +29,48 @@ NEAR = 0.01
 FAR = FAR_DEPTH
 
 
+_EGL_PLUGINS: dict[int, int] = {}
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Send what C code prints to stdout to /dev/null for the block (Python's own stdout is untouched)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)  # physics client -> its loaded EGL plugin
+
+
 def load_egl(client: int) -> int:
-    """Load the EGL renderer plugin into ``client``; raise if it cannot be loaded."""
+    """Load the EGL renderer plugin into ``client`` (once); raise if it cannot be loaded.
+
+    The plugin renders only the bodies created after it was loaded: load it before building the scene.
+    """
     import importlib.util
 
+    if client in _EGL_PLUGINS:
+        return _EGL_PLUGINS[client]
     spec = importlib.util.find_spec("eglRenderer")
     path = spec.origin if spec is not None else None
-    plugin = p.loadPlugin(path, "_eglRendererPlugin", physicsClientId=client) if path else -1
+    with quiet_stdout():  # the plugin prints its OpenGL vendor and version strings
+        plugin = p.loadPlugin(path, "_eglRendererPlugin", physicsClientId=client) if path else -1
     if plugin < 0:
         raise RenderingUnavailable(
             "the PyBullet EGL renderer plugin could not be loaded; use renderer='tiny' "
             "or install the EGL libraries (apt install libegl1 libopengl0)"
         )
+    _EGL_PLUGINS[client] = int(plugin)
     return int(plugin)
+
+
+def forget_egl(client: int) -> bool:
+    """Forget ``client``'s plugin (call before disconnecting it: PyBullet reuses client ids); whether it had one."""
+    return _EGL_PLUGINS.pop(client, None) is not None
 
 
 class PybulletCameraRig:

@@ -93,3 +93,19 @@ def test_hand_made_task_and_with_task(make_env):
     assert swapped.instruction == "just look" and swapped.scene == task.scene
     with pytest.raises(TypeError, match="TaskInstance"):
         env.reset(options={"task": "stack"})
+
+
+def test_egl_and_tiny_renderers_see_the_same_scene(make_env):
+    """The EGL plugin (the default where it loads) and TinyRenderer give the same instance ids and depths."""
+    mods = ("rgb", "depth", "segmentation")
+    egl = make_env(task="stack", seed=3, renderer="egl", modalities=mods)
+    tiny = make_env(task="stack", seed=3, renderer="tiny", modalities=mods)
+    assert make_env(task="stack", seed=3, modalities=mods).unwrapped.renderer == "egl"  # auto picks it here
+    a, _ = egl.reset(seed=3)
+    b, _ = tiny.reset(seed=3)
+    for cam in a["depth"]:
+        seg_a, seg_b = a["segmentation"][cam], b["segmentation"][cam]
+        assert set(np.unique(seg_a)) == set(np.unique(seg_b))  # every prop, the robot, table and floor in both
+        assert (seg_a == seg_b).mean() > 0.98  # they differ only along edges
+        both = seg_a == seg_b
+        assert np.median(np.abs(a["depth"][cam] - b["depth"][cam])[both]) < 0.005  # metres
