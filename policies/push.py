@@ -21,7 +21,7 @@ from perception.scene_graph import DetectedObject, SceneGraph
 from policies.driver import EnvDriver, PolicyResult
 from policies.grasp import travel_to
 from policies.lookup import relocate
-from policies.motion import MotionConfig, clear_view, servo_to, set_gripper, unreachable_reason
+from policies.motion import MAX_REACH, SHOULDER, MotionConfig, clear_view, servo_to, set_gripper, unreachable_reason
 
 PUSHABLE_SHAPES = ("block",)
 #: A block whose bottom is below this height (m) stands on the table and can be pushed.
@@ -78,29 +78,45 @@ def push_problem(scene: SceneGraph, name: str, region: str) -> str | None:
 
 
 def push_blockers(scene: SceneGraph, name: str, region: str, config: PushConfig | None = None) -> list[str]:
-    """The other objects in the way of pushing ``name`` into ``region``: near the corridor the block
-    sweeps from where the fingers come down behind it to where it should stop. A push through them
-    would shove them along (and undo what they were placed for); carry the block instead."""
+    """What stands in the way of pushing ``name`` into ``region``: the other objects near the corridor
+    the block and fingers sweep (from where the fingers come down behind it to where it should stop),
+    and a stroke that starts or ends out of the arm's reach. A push through objects would shove them
+    along (undoing what they were placed for); an unreachable one cannot start. Carry the block instead."""
     cfg = config or PushConfig()
     obj = scene.get(name)
-    p = np.array(obj.position[:2])
-    goal = aim_point(obj, region, cfg.margin)
-    dist = float(np.linalg.norm(goal - p))
-    if dist < 1e-3:
+    behind, end, d = _stroke_points(obj, region, cfg, stroke=math.inf)
+    if d is None:
         return []
-    d = (goal - p) / dist
-    start = p - d * (_half_extent_along(obj, d) + 0.012 + cfg.standoff)
+    blockers = [
+        f"the stroke's {which} is out of reach"
+        for which, point in (("start", behind), ("end", end))
+        if math.dist((float(point[0]), float(point[1]), cfg.push_height), SHOULDER) > MAX_REACH
+    ]
+    length = float(np.dot(end - behind, d)) + _half_extent_along(obj, d) + 0.012  # to the block's final centre
     half_width = max(obj.size[0], obj.size[1]) / 2 + PUSH_CLEARANCE
-    blockers = []
     for other in scene.objects:
         if other.name == name:
             continue
         q = np.array(other.position[:2])
-        t = float(np.clip(np.dot(q - start, d), 0.0, dist + float(np.dot(p - start, d))))
-        gap = float(np.linalg.norm(q - (start + d * t)))
-        if gap < half_width + max(other.size[0], other.size[1]) / 2:
+        t = float(np.clip(np.dot(q - behind, d), 0.0, length))
+        if float(np.linalg.norm(q - (behind + d * t))) < half_width + max(other.size[0], other.size[1]) / 2:
             blockers.append(other.name)
     return blockers
+
+
+def _stroke_points(
+    obj: DetectedObject, region: str, cfg: PushConfig, stroke: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Where the fingers come down behind the block, where they stop after a stroke of at most ``stroke``
+    metres toward the region, and the push direction (None: the block is at its aim point)."""
+    p = np.array(obj.position[:2])
+    goal = aim_point(obj, region, cfg.margin)
+    dist = float(np.linalg.norm(goal - p))
+    if dist < 1e-3:
+        return p, p, None
+    d = (goal - p) / dist
+    reach_back = _half_extent_along(obj, d) + 0.012  # fingertip half thickness
+    return p - d * (reach_back + cfg.standoff), p + d * (min(dist, stroke) - reach_back), d
 
 
 def in_region(obj: DetectedObject, region: str, margin: float = 0.0) -> bool:
@@ -163,15 +179,9 @@ def _find_again(
 
 def _stroke(driver: EnvDriver, obj: DetectedObject, region: str, cfg: PushConfig) -> str:
     """One stroke toward the region; an empty string when it ran through, else what failed."""
-    p = np.array(obj.position[:2])
-    goal = aim_point(obj, region, cfg.margin)
-    dist = float(np.linalg.norm(goal - p))
-    if dist < 1e-3:
+    behind, end, d = _stroke_points(obj, region, cfg, cfg.stroke)
+    if d is None:
         return ""
-    d = (goal - p) / dist
-    reach_back = _half_extent_along(obj, d) + 0.012  # fingertip half thickness
-    behind = p - d * (reach_back + cfg.standoff)
-    end = p + d * (min(dist, cfg.stroke) - reach_back)
     yaw = _push_yaw(d)
     z = cfg.push_height
     for point in (behind, end):

@@ -203,3 +203,12 @@ def test_a_push_with_something_in_its_path_becomes_a_carry():
         ("pick", {"object": "red block"}),
         ("place", {"object": "red block", "target": "left side"}),
     ]
+
+
+def test_a_push_that_starts_out_of_reach_becomes_a_carry():
+    # Pushing toward the front means starting behind the block, here beyond the arm's 0.80 m reach.
+    far = _blocks(("yellow block", "yellow", 0.66, -0.25, 0.0))
+    assert solve(far, (("in_region", "yellow block", "front"),)) == [
+        ("pick", ["yellow block"]),
+        ("put-in-region", ["yellow block", "front"]),
+    ]
