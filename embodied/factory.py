@@ -36,7 +36,11 @@ if TYPE_CHECKING:
     from embodied.agent.loop import Agent, EpisodeResult
     from embodied.memory import Memory
 
-ENV_IDS = {"tabletop": "embodied/Tabletop-v0", "pybullet": "embodied/PybulletTabletop-v0"}
+ENV_IDS = {
+    "tabletop": "embodied/Tabletop-v0",
+    "pybullet": "embodied/PybulletTabletop-v0",
+    "ros": "embodied/RosTabletop-v0",  # the same contract over ROS topics (docs/ros.md)
+}
 PLANNERS = ("classical", "llm", "llm+p", "auto")
 PERCEPTIONS = ("vision", "ground_truth")
 SCENE_SEARCH_TRIES = 400

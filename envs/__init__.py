@@ -1,7 +1,8 @@
 """Simulated robots as Gymnasium envs and the tabletop task suite.
 
-Importing this package registers ``embodied/Tabletop-v0`` (MuJoCo) and
-``embodied/PybulletTabletop-v0`` (PyBullet) with string entry points,
+Importing this package registers ``embodied/Tabletop-v0`` (MuJoCo),
+``embodied/PybulletTabletop-v0`` (PyBullet) and ``embodied/RosTabletop-v0`` (the same contract
+over ROS topics, :mod:`envs.ros`) with string entry points,
 so a backend's heavy imports happen only when that env is made. It also picks a headless GL
 platform (``MUJOCO_GL``) before MuJoCo is imported anywhere.
 
@@ -23,6 +24,7 @@ choose_mujoco_gl()
 
 TABLETOP_ID = "embodied/Tabletop-v0"
 PYBULLET_TABLETOP_ID = "embodied/PybulletTabletop-v0"
+ROS_TABLETOP_ID = "embodied/RosTabletop-v0"
 
 
 def register_envs() -> None:
@@ -30,6 +32,7 @@ def register_envs() -> None:
     entry_points = {
         TABLETOP_ID: "envs.tabletop.env:TabletopEnv",
         PYBULLET_TABLETOP_ID: "envs.pybullet.env:PybulletTabletopEnv",
+        ROS_TABLETOP_ID: "envs.ros.env:RosTabletopEnv",
     }
     for env_id, entry_point in entry_points.items():
         if env_id not in gym.registry:

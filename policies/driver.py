@@ -2,9 +2,10 @@
 
 :class:`EnvDriver` steps a Gymnasium env, remembers the latest observation and the last
 gripper command (so a move keeps holding what the gripper holds), counts control steps and
-hands every ``(obs, info)`` to an ``on_step`` hook (a recorder). Once the episode has ended
-(terminated or truncated) ``step`` does nothing, so a policy that finishes the task on the way
-does not crash: its success check still runs on the last observation.
+hands every ``(obs, info)`` to an ``on_step`` hook (a recorder), the action the env received added
+to ``info`` as ``info["action"]``. Once the episode has ended (terminated or truncated) ``step``
+does nothing, so a policy that finishes the task on the way does not crash: its success check
+still runs on the last observation.
 
 Object positions come only from :meth:`EnvDriver.perceive` (a :class:`perception.Perceiver`);
 policies never read the simulator's ground truth. Proprioception (``obs["proprio"]``) is fine.
@@ -111,6 +112,7 @@ class EnvDriver:
         action[:4] = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0)
         action[4] = self.gripper_cmd
         self.obs, _reward, terminated, truncated, self.info = self.env.step(action)
+        self.info["action"] = action  # what the env received, for the on_step hook (the recorder keeps it)
         self.steps += 1
         if any(k in self.obs for k in ("rgb", "depth", "segmentation")):
             self.frames += 1

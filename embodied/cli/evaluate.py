@@ -72,6 +72,8 @@ def evaluate_cmd(
         )
     except (ValueError, EmbodiedError) as e:
         fail_usage(str(e))
+    if env is EnvName.ros:
+        workers = _one_ros_worker(workers, ray)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -90,6 +92,19 @@ def evaluate_cmd(
     except EvalFolderError as e:  # another evaluation is writing to this folder
         fail_usage(str(e))
     _report(out, rows, specs, suite)
+
+
+def _one_ros_worker(workers: int, ray: str | None) -> int:
+    """``--env ros``: one worker (one simulator node or robot serves one episode at a time); exit 2
+    when ROS is not reachable or ``--ray`` asks for a cluster."""
+    from embodied.cli.ros import ros_ready
+
+    if ray:
+        fail_usage("--env ros drives the one simulator node or robot on this ROS master; leave out --ray")
+    ros_ready()
+    if workers > 1:
+        say("[yellow]--env ros runs one episode at a time (one node serves them): --workers {} becomes 1[/]", workers)
+    return 1
 
 
 def _check_families(families: list[str] | None) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from embodied.cli import bench, evaluate, run, tasks
+from embodied.cli import bench, evaluate, export, run, tasks
 from embodied.cli.lm import lm_app
 from embodied.cli.mcp import mcp_app
 from embodied.cli.memory import memory_app
+from embodied.cli.ros import ros_app
 from embodied.cli.skills import skills_app
 
 app = typer.Typer(
@@ -27,7 +28,9 @@ app.command("run")(run.run)
 app.command("eval")(evaluate.evaluate_cmd)
 app.command("bench", help=bench.HELP)(bench.bench)
 app.command("tasks")(tasks.list_tasks)
+app.command("export")(export.export)
 app.add_typer(skills_app, name="skills")
 app.add_typer(memory_app, name="memory")
 app.add_typer(mcp_app, name="mcp")
 app.add_typer(lm_app, name="lm")
+app.add_typer(ros_app, name="ros")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class EnvName(StrEnum):
     tabletop = "tabletop"
     pybullet = "pybullet"
+    ros = "ros"  # embodied/RosTabletop-v0: a simulator node (`embodied ros serve`) or a robot over ROS
 
 
 class EmbedderName(StrEnum):

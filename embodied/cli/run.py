@@ -19,7 +19,7 @@ from rich.progress import Progress, TaskID
 from embodied.cli.console import fail_usage, progress, say, show, styled, table
 from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, MemoryOption, in_range, out_error, usable_out
 from embodied.cli.signals import interrupts_noted, signals_held, terminate_means_interrupt
-from embodied.errors import EmbodiedError, MemoryStoreError
+from embodied.errors import EmbodiedError, EnvError, MemoryStoreError
 from embodied.recording.tracing import Tracer, TracerWrapper
 
 if TYPE_CHECKING:
@@ -58,7 +58,9 @@ def run(
     instruction: Annotated[
         str | None, typer.Option(help="new wording for a family's task (scene and goal stay)")
     ] = None,
-    env: Annotated[EnvName, typer.Option(help="simulator backend")] = EnvName.tabletop,
+    env: Annotated[
+        EnvName, typer.Option(help="simulator backend; ros: a robot or `embodied ros serve` over ROS (docs/ros.md)")
+    ] = EnvName.tabletop,
     planner: Annotated[str, typer.Option(help="classical | llm | llm+p | auto (llm+p if --llm is set)")] = "auto",
     llm: Annotated[str | None, typer.Option(help="local, openai:MODEL, ollama:MODEL, hf:PATH or scripted:FILE")] = None,
     perception: Annotated[str, typer.Option(help="vision (default) | ground_truth (privileged baseline)")] = "vision",
@@ -97,6 +99,10 @@ def run(
         )
     except EmbodiedError as e:
         fail_usage(str(e))
+    if env is EnvName.ros:
+        from embodied.cli.ros import ros_ready
+
+        ros_ready()  # no master: exit 2 naming the command to start, before any folder is made
     with terminate_means_interrupt():
         try:
             labels = {"task": task, "seed": seed, "perception": perception}
@@ -111,7 +117,8 @@ def run(
 
 
 def _build(config: EpisodeConfig) -> Episode:
-    """The assembled episode; a bad option or an unusable memory file exits 2 with the reason."""
+    """The assembled episode; a bad option, an unusable memory file or an env that cannot be made
+    (no ROS node answering, say) exits 2 with the reason."""
     from embodied.factory import build_episode
 
     try:
@@ -119,7 +126,7 @@ def _build(config: EpisodeConfig) -> Episode:
     except MemoryStoreError as e:
         message = str(e)
         fail_usage(message if "--no-memory" in message else f"{message} (or run without memory: --no-memory)")
-    except EmbodiedError as e:
+    except (EmbodiedError, EnvError) as e:
         fail_usage(str(e))
 
 

@@ -1,10 +1,12 @@
-"""Per-episode recording: ``video.mp4`` with overlays, ``trace.jsonl``, ``episode.json``, ``report.html``.
+"""Per-episode recording: ``video.mp4`` with overlays, ``trace.jsonl``, ``episode.json``, ``report.html``
+and ``sensors.mcap`` (every control step's camera images, camera matrices, proprio and action).
 
 Frames are tiled camera images with the instruction, current subgoal, running skill and a line
 of the latest thought drawn on a caption bar. Encoding happens on a writer thread so that the
 control loop only copies a frame into a queue. Trace events are one JSON object per line,
 written and flushed as they happen, each with the index of the video frame shown at that time,
-so a killed process still leaves a trace readable up to its last event.
+so a killed process still leaves a trace readable up to its last event. The sensor log
+(:mod:`embodied.recording.sensor_log`) is written on a thread of its own, on the trace's clock.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from embodied.core.jsonsafe import dumps
 from embodied.recording.episode_report import write_report
+from embodied.recording.sensor_log import SENSOR_LOG, SensorLogWriter
 from embodied.recording.video import VideoWriter, tile
 
 log = logging.getLogger(__name__)
@@ -72,9 +75,20 @@ class Recorder:
         video: write ``video.mp4``.
         fps: video frame rate (the env's control rate gives real time).
         overlays: draw the caption bar.
+        sensors: write ``sensors.mcap`` (what ``embodied export`` needs); default: when ``video`` is on.
+        depth: put the depth images in the sensor log too (about 4x its size and 2x its writing time;
+            docs/recording.md).
     """
 
-    def __init__(self, folder: Path, video: bool = True, fps: float = 20.0, overlays: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        video: bool = True,
+        fps: float = 20.0,
+        overlays: bool = True,
+        sensors: bool | None = None,
+        depth: bool = False,
+    ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.overlay = Overlay()
@@ -84,6 +98,7 @@ class Recorder:
         self.events = 0
         self.encode_seconds = 0.0
         self._t0 = time.perf_counter()
+        self.start_time_ns = time.time_ns()  # the trace's t = 0 as a UNIX time
         self._trace: TextIO | None = (self.folder / "trace.jsonl").open("w", encoding="utf-8")
         self._writer = VideoWriter(self.folder / "video.mp4", fps) if video else None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=256)
@@ -92,6 +107,9 @@ class Recorder:
         if self._writer is not None:
             self._thread = threading.Thread(target=self._encode, name="video-writer", daemon=True)
             self._thread.start()
+        self._sensors: SensorLogWriter | None = None
+        if video if sensors is None else sensors:
+            self._sensors = SensorLogWriter(self.folder / SENSOR_LOG, self.start_time_ns, depth=depth)
 
     def _encode(self) -> None:
         assert self._writer is not None
@@ -116,7 +134,10 @@ class Recorder:
                 self.encode_seconds += time.perf_counter() - t
 
     def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
-        """Queue the step's camera images as one video frame (cheap: encoding is on the writer thread)."""
+        """Queue the step's camera images as one video frame and the step for the sensor log (cheap: encoding
+        is on the writer threads)."""
+        if self._sensors is not None:
+            self._sensors.put(time.perf_counter() - self._t0, obs, info)
         if self._writer is None or "rgb" not in obs:
             return
         overlay = Overlay(**vars(self.overlay))
@@ -153,15 +174,22 @@ class Recorder:
             self._thread = None
         if self._writer is not None:
             self._writer.close()
+        if self._sensors is not None:
+            self._sensors.close()
         if self._trace is not None:
             self._trace.close()
             self._trace = None
         paths = {"trace": self.folder / "trace.jsonl", "episode": self.folder / "episode.json"}
         summary = {**summary, "video_frames": self._writer.frames if self._writer else 0, "trace_events": self.events}
-        paths["episode"].write_text(dumps(summary, indent=2) + "\n")
         if self._writer is not None:
             paths["video"] = self._writer.path
+        if self._sensors is not None:
+            summary["sensor_steps"] = self._sensors.steps
+            paths["sensors"] = self._sensors.path
+        paths["episode"].write_text(dumps(summary, indent=2) + "\n")
         paths["report"] = write_report(self.folder, summary, self.fps)
         if self._error is not None:
             raise RuntimeError(f"video encoding failed: {self._error}") from self._error
+        if self._sensors is not None and self._sensors.error is not None:
+            raise RuntimeError(f"sensor log failed: {self._sensors.error}") from self._sensors.error
         return paths
