@@ -13,13 +13,14 @@ from typing import Any
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate."""
+    """95% Wilson score interval of a success rate; it always holds the rate itself (at 0% or 100%
+    rounding would otherwise put the rate a hair outside, and the report's error bars go negative)."""
     if n == 0:
         return (0.0, 0.0)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

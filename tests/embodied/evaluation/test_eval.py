@@ -61,6 +61,27 @@ def test_wilson_interval():
     lo, hi = wilson(49, 50)
     assert 0.89 < lo < 0.9 and hi > 0.99
     assert wilson(0, 0) == (0.0, 0.0)
+    for n in range(1, 400):  # the interval holds the rate at 0% and 100% too (rounding put it outside)
+        assert wilson(n, n)[1] == 1.0 and wilson(0, n)[0] == 0.0
+
+
+def test_a_suite_where_every_episode_succeeds_gets_its_report(tmp_path):
+    rows = [
+        {
+            "id": f"s/{f}/{i}",
+            "family": f,
+            "success": True,
+            "turns": 2,
+            "skill_calls": 2,
+            "sim_time_s": 4.0,
+            "wall_time_s": 1.0,
+        }
+        for f in ("stack", "pick_place")
+        for i in range(100)
+    ]
+    md, report = write_reports(tmp_path, rows, "standard")
+    assert "| **all** | 200 | 100.0%" in md.read_text()
+    assert "data:image/png;base64," in report.read_text()
 
 
 @pytest.mark.slow
