@@ -124,3 +124,26 @@ def memory_errors_are_usage_errors() -> Iterator[None]:
         yield
     except MemoryStoreError as e:
         fail_usage(str(e))
+
+
+def check_video_size(text: str) -> str:
+    """Callback of ``--video-size``: ``WIDTHxHEIGHT`` (each 16 to 4096 pixels) or ``camera``; exits 2 otherwise."""
+    parse_video_size(text)
+    return text
+
+
+def parse_video_size(text: str) -> tuple[int, int] | None:
+    """``"640x480"`` -> ``(640, 480)``; ``"camera"`` -> None (the cameras' own size)."""
+    if text.strip().lower() == "camera":
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        width = height = 0
+    if not (16 <= width <= 4096 and 16 <= height <= 4096):
+        raise typer.BadParameter(
+            f"{text!r} is not valid; give WIDTHxHEIGHT, each from 16 to 4096 pixels (e.g. 640x480), "
+            "or 'camera' for the cameras' own size"
+        )
+    return width, height

@@ -17,7 +17,17 @@ import typer
 from rich.progress import Progress, TaskID
 
 from embodied.cli.console import fail_usage, progress, say, show, styled, table
-from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, MemoryOption, in_range, out_error, usable_out
+from embodied.cli.options import (
+    EmbedderName,
+    EmbedderOption,
+    EnvName,
+    MemoryOption,
+    check_video_size,
+    in_range,
+    out_error,
+    parse_video_size,
+    usable_out,
+)
 from embodied.cli.signals import interrupts_noted, signals_held, terminate_means_interrupt
 from embodied.errors import EmbodiedError, EnvError, MemoryStoreError
 from embodied.recording.tracing import Tracer, TracerWrapper
@@ -69,6 +79,13 @@ def run(
     ] = None,
     out: Annotated[Path, typer.Option(callback=usable_out, help="folder for episode folders")] = Path("runs"),
     video: Annotated[bool, typer.Option("--video/--no-video", help="record video.mp4")] = True,
+    video_size: Annotated[
+        str,
+        typer.Option(
+            callback=check_video_size,
+            help="each camera view in the video, WIDTHxHEIGHT (upscaled, caption drawn at that size), or camera",
+        ),
+    ] = "640x480",
     max_steps: Annotated[
         int, typer.Option(callback=in_range(1), help="control steps before the episode is cut off (>= 1)")
     ] = 2000,
@@ -106,7 +123,8 @@ def run(
     with terminate_means_interrupt():
         try:
             labels = {"task": task, "seed": seed, "perception": perception}
-            result, paths, late = _record(_build(config), out, video, labels)
+            size = parse_video_size(video_size)
+            result, paths, late = _record(_build(config), out, video, labels, size)
             _print_summary(result, paths)
         except KeyboardInterrupt:
             say("[yellow]interrupted[/]")
@@ -137,7 +155,7 @@ def _memory_file(path: Path | None) -> str:
 
 
 def _record(
-    episode: Episode, out: Path, video: bool, labels: dict[str, Any]
+    episode: Episode, out: Path, video: bool, labels: dict[str, Any], video_size: tuple[int, int] | None
 ) -> tuple[EpisodeResult, dict[str, Path], bool]:
     """Run ``episode`` into a new folder in ``out`` and finish that folder whatever happens.
 
@@ -145,7 +163,7 @@ def _record(
     An error that stopped the episode is raised again once the folder is finished.
     """
     t0 = time.perf_counter()
-    recorder, stopped = _open_recorder(episode, out, video)
+    recorder, stopped = _open_recorder(episode, out, video, video_size)
     result: EpisodeResult | None = None
     if stopped is None:
         try:
@@ -169,7 +187,9 @@ def _record(
     return result, paths, bool(late)
 
 
-def _open_recorder(episode: Episode, out: Path, video: bool) -> tuple[Recorder, BaseException | None]:
+def _open_recorder(
+    episode: Episode, out: Path, video: bool, video_size: tuple[int, int] | None
+) -> tuple[Recorder, BaseException | None]:
     """The recorder of a new episode folder, and the signal that came while it was made (if any).
 
     The folder and its recorder come into being together (signals are held meanwhile), so every
@@ -178,7 +198,7 @@ def _open_recorder(episode: Episode, out: Path, video: bool) -> tuple[Recorder, 
     recorder: Recorder | None = None
     try:
         with signals_held():
-            recorder = _recorder(episode, out, video)
+            recorder = _recorder(episode, out, video, video_size)
     except BaseException as e:
         if recorder is not None:  # the held signal, delivered once the recorder existed
             return recorder, e
@@ -189,14 +209,14 @@ def _open_recorder(episode: Episode, out: Path, video: bool) -> tuple[Recorder, 
     return recorder, None
 
 
-def _recorder(episode: Episode, out: Path, video: bool) -> Recorder:
+def _recorder(episode: Episode, out: Path, video: bool, video_size: tuple[int, int] | None) -> Recorder:
     """The recorder of a new episode folder ``out/<time>-<task>-<seed>``, at the env's frame rate."""
     from embodied.recording.recorder import Recorder
 
     config = episode.config
     label = config.task if config.is_family else "instruction"
     folder = out / f"{datetime.now():%Y%m%d-%H%M%S}-{label}-{config.seed}"
-    return Recorder(folder, video=video, fps=episode.env.metadata["render_fps"])
+    return Recorder(folder, video=video, fps=episode.env.metadata["render_fps"], video_size=video_size)
 
 
 def _cut_short(episode: Episode, stopped: BaseException, wall_s: float) -> EpisodeResult:

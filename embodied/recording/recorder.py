@@ -29,7 +29,10 @@ from embodied.recording.video import VideoWriter, tile
 
 log = logging.getLogger(__name__)
 
-CAPTION_HEIGHT = 64
+CAPTION_HEIGHT = 64  # pixels at the scale of a 320-pixel-wide camera view
+#: Each camera view in the video, ``(width, height)``: upscaled from the agent's camera images when
+#: they are smaller (a second render pass at this size costs more: docs/recording.md).
+DEFAULT_VIDEO_SIZE = (640, 480)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 _STOP = object()
 WAKE_UP_S = 0.2  # the video writer rechecks its queue at least this often
@@ -50,10 +53,12 @@ def _fit(text: str, width_px: int, scale: float) -> str:
     return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
 
 
-def draw_caption(frame: np.ndarray, overlay: Overlay) -> np.ndarray:
-    """``frame`` with a dark caption bar below it carrying the overlay's four lines."""
+def draw_caption(frame: np.ndarray, overlay: Overlay, scale: float = 1.0) -> np.ndarray:
+    """``frame`` with a dark caption bar below it carrying the overlay's four lines, drawn ``scale`` times
+    the size used for a 320-pixel-wide camera view (text stays sharp on an upscaled frame)."""
     h, w = frame.shape[:2]
-    out = np.zeros((h + CAPTION_HEIGHT, w, 3), dtype=np.uint8)
+    bar = round(CAPTION_HEIGHT * scale)
+    out = np.zeros((h + bar, w, 3), dtype=np.uint8)
     out[:h] = frame
     out[h:] = (24, 24, 28)
     lines = (
@@ -62,8 +67,10 @@ def draw_caption(frame: np.ndarray, overlay: Overlay) -> np.ndarray:
         (f"skill: {overlay.skill}", (140, 255, 140)),
         (f"thought: {overlay.thought}", (230, 200, 255)),
     )
+    font, thickness = 0.36 * scale, max(1, round(scale * 0.8))
     for i, (text, colour) in enumerate(lines):
-        cv2.putText(out, _fit(text, w, 0.36), (6, h + 13 + 15 * i), FONT, 0.36, colour, 1, cv2.LINE_AA)
+        origin = (round(6 * scale), h + round((13 + 15 * i) * scale))
+        cv2.putText(out, _fit(text, w, font), origin, FONT, font, colour, thickness, cv2.LINE_AA)
     return out
 
 
@@ -78,6 +85,8 @@ class Recorder:
         sensors: write ``sensors.mcap`` (what ``embodied export`` needs); default: when ``video`` is on.
         depth: put the depth images in the sensor log too (about 4x its size and 2x its writing time;
             docs/recording.md).
+        video_size: ``(width, height)`` of each camera view in the video (None: the cameras' own);
+            views are scaled on the writer thread and the caption is drawn at that size.
     """
 
     def __init__(
@@ -88,11 +97,15 @@ class Recorder:
         overlays: bool = True,
         sensors: bool | None = None,
         depth: bool = False,
+        video_size: tuple[int, int] | None = DEFAULT_VIDEO_SIZE,
     ) -> None:
+        if video_size is not None and (len(video_size) != 2 or min(video_size) < 16 or max(video_size) > 4096):
+            raise ValueError(f"video_size={video_size!r}: give (width, height), each from 16 to 4096 pixels")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.overlay = Overlay()
         self.overlays = overlays
+        self.video_size = video_size
         self.fps = fps
         self.frames = 0
         self.events = 0
@@ -125,13 +138,23 @@ class Recorder:
                 return
             t = time.perf_counter()
             try:
-                frame, overlay = item
-                self._writer.write(draw_caption(frame, overlay) if self.overlays else frame)
+                frame, overlay, views = item
+                frame, scale = self._scaled(frame, views)
+                self._writer.write(draw_caption(frame, overlay, scale) if self.overlays else frame)
             except Exception as e:  # noqa: BLE001 - surfaced by finish()
                 self._error = e
                 return
             finally:
                 self.encode_seconds += time.perf_counter() - t
+
+    def _scaled(self, frame: np.ndarray, views: int) -> tuple[np.ndarray, float]:
+        """The tiled ``frame`` of ``views`` camera views scaled to ``video_size`` per view, and the scale."""
+        if self.video_size is None:
+            return frame, 1.0
+        width, height = self.video_size
+        if frame.shape[0] != height or frame.shape[1] != width * views:
+            frame = cv2.resize(frame, (width * views, height), interpolation=cv2.INTER_LINEAR)
+        return frame, width / 320
 
     def on_step(self, obs: dict[str, Any], info: dict[str, Any]) -> None:
         """Queue the step's camera images as one video frame and the step for the sensor log (cheap: encoding
@@ -141,7 +164,7 @@ class Recorder:
         if self._writer is None or "rgb" not in obs:
             return
         overlay = Overlay(**vars(self.overlay))
-        self._queue.put((tile(obs["rgb"]), overlay))
+        self._queue.put((tile(obs["rgb"]), overlay, len(obs["rgb"])))
         self.frames += 1
 
     def set_overlay(self, **fields: str) -> None:

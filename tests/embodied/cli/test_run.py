@@ -28,8 +28,9 @@ def test_run_writes_a_playable_video_and_summary(tmp_path):
     frames = reader.count_frames()
     assert frames == summary["video_frames"] == summary["stats"]["control_steps"] + 1
     frame = reader.get_data(0)
-    assert frame.shape[1] == 640 and frame.shape[0] > 240  # two cameras side by side, caption below
-    assert frame[:240].std() > 10  # a rendered scene, not a blank image
+    # Two 320x240 cameras side by side, each upscaled to 640x480 (--video-size), the caption below.
+    assert frame.shape[1] == 1280 and frame.shape[0] > 480
+    assert frame[:480].std() > 10  # a rendered scene, not a blank image
     reader.close()
     events = [json.loads(line) for line in (folder / "trace.jsonl").read_text().splitlines()]
     assert max(e["frame"] for e in events) == frames - 1
@@ -73,6 +74,8 @@ def test_no_video_writes_no_video(tmp_path):
         (["--planner", "llm"], "needs --llm"),
         (["--perception", "telepathy"], "not one of vision, ground_truth"),
         (["--llm", "skynet:9000"], "unknown chat model spec"),
+        (["--video-size", "huge"], "'huge' is not valid; give WIDTHxHEIGHT"),
+        (["--video-size", "10x10"], "'10x10' is not valid"),
     ],
 )
 def test_bad_options_name_the_valid_choices(tmp_path, args, message):

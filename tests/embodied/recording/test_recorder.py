@@ -6,6 +6,7 @@ import json
 
 import imageio
 import numpy as np
+import pytest
 
 from embodied.recording.recorder import CAPTION_HEIGHT, Recorder
 
@@ -16,7 +17,7 @@ def _obs(value: int) -> dict:
 
 
 def test_video_has_one_frame_per_step_and_a_caption(tmp_path):
-    rec = Recorder(tmp_path, fps=10)
+    rec = Recorder(tmp_path, fps=10, video_size=None)  # the cameras' own size
     rec.set_overlay(instruction="stack the red block on the blue block", subgoal="on(red, blue)")
     for i in range(12):
         rec.on_step(_obs(10 * i), {})
@@ -35,6 +36,26 @@ def test_video_has_one_frame_per_step_and_a_caption(tmp_path):
     events = [json.loads(line) for line in paths["trace"].read_text().splitlines()]
     assert [e["frame"] for e in events] == list(range(12))
     assert events[3]["value"] == 3.0
+
+
+def test_views_are_scaled_to_the_video_size_and_the_caption_with_them(tmp_path):
+    rec = Recorder(tmp_path, fps=10)  # default: 640x480 per camera view
+    rec.set_overlay(instruction="stack the red block on the blue block")
+    for _ in range(3):
+        rec.on_step(_obs(100), {})
+    paths = rec.finish({})
+    reader = imageio.get_reader(paths["video"])
+    frame = reader.get_data(1)
+    reader.close()
+    scale = 640 / 320
+    assert frame.shape == (480 + round(CAPTION_HEIGHT * scale), 2 * 640, 3)
+    assert abs(int(frame[:480].mean()) - 100) < 4, "both views fill the top, scaled"
+    assert (frame[480:].astype(int) > 150).any(), "the caption text is drawn at full size"
+
+
+def test_a_bad_video_size_is_refused_with_the_valid_range(tmp_path):
+    with pytest.raises(ValueError, match="each from 16 to 4096 pixels"):
+        Recorder(tmp_path, video_size=(0, 480))
 
 
 def test_trace_is_readable_before_finish(tmp_path):
