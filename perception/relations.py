@@ -29,7 +29,10 @@ def _rests(a: DetectedObject, b: DetectedObject) -> str | None:
     if b.shape == "plate":
         return "on" if task_relations.on_plate(a.position, a.bottom, b.position, radius, b.bottom, b.top) else None
     if b.shape == "bowl":
-        return "in" if task_relations.in_bowl(a.position, a.bottom, b.position, radius, b.bottom, b.top) else None
+        # A cube's height is its edge (its width in the images grows as it turns).
+        half_width = a.size[2] / 2 if a.shape == "block" else max(a.size[0], a.size[1]) / 2
+        inside = task_relations.in_bowl(a.position, a.bottom, half_width, b.position, radius, b.bottom, b.top)
+        return "in" if inside else None
     if b.shape == "bin":
         half = (b.size[0] / 2, b.size[1] / 2)  # the bin stands square to the table's axes
         return "in" if task_relations.in_bin(a.position, a.bottom, b.position, 0.0, half, b.bottom, b.top) else None

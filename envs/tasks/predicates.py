@@ -118,7 +118,8 @@ def inside_container(state: WorldState, a: str, c: str) -> bool:
     if kind == "plate":
         return on(state, a, c)
     if kind == "bowl":
-        return relations.in_bowl(obj.pos, obj.pos[2], box.pos, box.spec.size, box.pos[2], box.top)
+        half_width = obj.spec.size / 2 if obj.spec.kind == "block" else obj.spec.size
+        return relations.in_bowl(obj.pos, obj.pos[2], half_width, box.pos, box.spec.size, box.pos[2], box.top)
     if kind == "bin":
         return relations.in_bin(obj.pos, obj.pos[2], box.pos, box.yaw, BIN_HALF_EXTENTS, box.pos[2], box.top)
     return False

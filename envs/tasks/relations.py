@@ -23,6 +23,10 @@ XY_MARGIN = 0.004
 Z_TOLERANCE = 0.015
 #: How far (metres) below a container's or plate's own bottom an object inside it may reach.
 FLOOR_TOLERANCE = 0.005
+#: How much of its half width an object's centre must stay inside a bowl's walls. A block resting on
+#: the rim has its bottom at rim height and its centre near the wall; seen from the cameras, that
+#: block hides part of the bowl and pulls the bowl's perceived centre toward itself by 1-2 cm.
+INSIDE_FRACTION = 0.5
 
 XY = Sequence[float]
 
@@ -50,9 +54,12 @@ def on_plate(xy: XY, bottom: float, plate_xy: XY, plate_radius: float, plate_bot
     return inside and plate_bottom - FLOOR_TOLERANCE <= bottom <= plate_top + Z_TOLERANCE
 
 
-def in_bowl(xy: XY, bottom: float, bowl_xy: XY, bowl_radius: float, bowl_bottom: float, bowl_top: float) -> bool:
-    """An object is in a bowl: inside its walls, its lowest point below the rim."""
-    inside = math.dist(xy[:2], bowl_xy[:2]) <= bowl_radius - WALL_THICKNESS_M
+def in_bowl(
+    xy: XY, bottom: float, half_width: float, bowl_xy: XY, bowl_radius: float, bowl_bottom: float, bowl_top: float
+) -> bool:
+    """An object (``half_width``: half its edge) is in a bowl: its lowest point below the rim, and its centre
+    inside the walls by :data:`INSIDE_FRACTION` of its half width, so a block perched on the rim is not in."""
+    inside = math.dist(xy[:2], bowl_xy[:2]) + INSIDE_FRACTION * half_width <= bowl_radius - WALL_THICKNESS_M
     return inside and bowl_bottom - FLOOR_TOLERANCE <= bottom <= bowl_top
 
 

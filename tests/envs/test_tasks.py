@@ -85,8 +85,9 @@ def test_on_block(red_pos, held, expected):
     ("container", "pos", "expected"),
     [
         (BOWL, (0.5, 0.0, 0.006), True),
-        (BOWL, (0.55, 0.03, 0.006), True),
+        (BOWL, (0.55, 0.02, 0.006), True),
         (BOWL, (0.62, 0.0, 0.0), False),
+        (BOWL, (0.565, 0.0, 0.045), False),  # perched on the rim: bottom at rim height, centre over the wall
         (BOWL, (0.5, 0.0, 0.08), False),
         (BIN, (0.55, 0.08, 0.008), True),
         (BIN, (0.5, 0.2, 0.0), False),
