@@ -33,7 +33,7 @@ def export(
         rows.add_row(topic, str(n))
     show(rows)
     if not result.sensor_steps:
-        say("[yellow]no sensor log in this folder[/] (a --no-video run): the bag holds the agent's topics only")
+        say("[yellow]no sensor log in this folder[/]: the bag holds the agent's topics only (run with --sensors)")
     if not result.complete:
         say("[yellow]the episode's files end early[/] (a killed process): exported up to where they end")
     say("[bold]wrote[/] {} ({} control steps)", result.path, result.sensor_steps, soft_wrap=True)

@@ -8,7 +8,7 @@ start-up (env reset, first render), the run or its end, or an error, still leave
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -79,6 +79,13 @@ def run(
     ] = None,
     out: Annotated[Path, typer.Option(callback=usable_out, help="folder for episode folders")] = Path("runs"),
     video: Annotated[bool, typer.Option("--video/--no-video", help="record video.mp4")] = True,
+    sensors: Annotated[
+        bool,
+        typer.Option(
+            "--sensors/--no-sensors",
+            help="also keep every step's camera images, joints and action in sensors.mcap (for embodied export)",
+        ),
+    ] = False,
     video_size: Annotated[
         str,
         typer.Option(
@@ -124,7 +131,7 @@ def run(
         try:
             labels = {"task": task, "seed": seed, "perception": perception}
             size = parse_video_size(video_size)
-            result, paths, late = _record(_build(config), out, video, labels, size)
+            result, paths, late = _record(_build(config), out, Recording(video, size, sensors), labels)
             _print_summary(result, paths)
         except KeyboardInterrupt:
             say("[yellow]interrupted[/]")
@@ -154,8 +161,17 @@ def _memory_file(path: Path | None) -> str:
     return str(path or default_memory_path())
 
 
+@dataclass(frozen=True)
+class Recording:
+    """What an episode folder keeps besides its trace: the video (each view's size) and the sensor log."""
+
+    video: bool
+    video_size: tuple[int, int] | None
+    sensors: bool
+
+
 def _record(
-    episode: Episode, out: Path, video: bool, labels: dict[str, Any], video_size: tuple[int, int] | None
+    episode: Episode, out: Path, recording: Recording, labels: dict[str, Any]
 ) -> tuple[EpisodeResult, dict[str, Path], bool]:
     """Run ``episode`` into a new folder in ``out`` and finish that folder whatever happens.
 
@@ -163,7 +179,7 @@ def _record(
     An error that stopped the episode is raised again once the folder is finished.
     """
     t0 = time.perf_counter()
-    recorder, stopped = _open_recorder(episode, out, video, video_size)
+    recorder, stopped = _open_recorder(episode, out, recording)
     result: EpisodeResult | None = None
     if stopped is None:
         try:
@@ -187,9 +203,7 @@ def _record(
     return result, paths, bool(late)
 
 
-def _open_recorder(
-    episode: Episode, out: Path, video: bool, video_size: tuple[int, int] | None
-) -> tuple[Recorder, BaseException | None]:
+def _open_recorder(episode: Episode, out: Path, recording: Recording) -> tuple[Recorder, BaseException | None]:
     """The recorder of a new episode folder, and the signal that came while it was made (if any).
 
     The folder and its recorder come into being together (signals are held meanwhile), so every
@@ -198,7 +212,7 @@ def _open_recorder(
     recorder: Recorder | None = None
     try:
         with signals_held():
-            recorder = _recorder(episode, out, video, video_size)
+            recorder = _recorder(episode, out, recording)
     except BaseException as e:
         if recorder is not None:  # the held signal, delivered once the recorder existed
             return recorder, e
@@ -209,14 +223,15 @@ def _open_recorder(
     return recorder, None
 
 
-def _recorder(episode: Episode, out: Path, video: bool, video_size: tuple[int, int] | None) -> Recorder:
+def _recorder(episode: Episode, out: Path, recording: Recording) -> Recorder:
     """The recorder of a new episode folder ``out/<time>-<task>-<seed>``, at the env's frame rate."""
     from embodied.recording.recorder import Recorder
 
     config = episode.config
     label = config.task if config.is_family else "instruction"
     folder = out / f"{datetime.now():%Y%m%d-%H%M%S}-{label}-{config.seed}"
-    return Recorder(folder, video=video, fps=episode.env.metadata["render_fps"], video_size=video_size)
+    fps = episode.env.metadata["render_fps"]
+    return Recorder(folder, video=recording.video, fps=fps, video_size=recording.video_size, sensors=recording.sensors)
 
 
 def _cut_short(episode: Episode, stopped: BaseException, wall_s: float) -> EpisodeResult:

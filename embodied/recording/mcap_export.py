@@ -17,7 +17,7 @@ topic                    data                                         trace even
 ``/agent/events``        every event, as its ``trace.jsonl`` line     all
 ======================== ============================================ ======================
 
-A folder without a sensor log (``--no-video`` runs) exports the agent topics alone. A trace or
+A folder without a sensor log (a run without ``--sensors``) exports the agent topics alone. A trace or
 sensor log cut short by a killed process is exported up to where it ends.
 """
 

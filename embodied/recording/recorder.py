@@ -82,7 +82,8 @@ class Recorder:
         video: write ``video.mp4``.
         fps: video frame rate (the env's control rate gives real time).
         overlays: draw the caption bar.
-        sensors: write ``sensors.mcap`` (what ``embodied export`` needs); default: when ``video`` is on.
+        sensors: write ``sensors.mcap`` (the camera images ``embodied export`` puts in a bag). Off by default:
+            with video on, it nearly doubled a 147-step episode's wall time on 2 cores (docs/recording.md).
         depth: put the depth images in the sensor log too (about 4x its size and 2x its writing time;
             docs/recording.md).
         video_size: ``(width, height)`` of each camera view in the video (None: the cameras' own);
@@ -95,7 +96,7 @@ class Recorder:
         video: bool = True,
         fps: float = 20.0,
         overlays: bool = True,
-        sensors: bool | None = None,
+        sensors: bool = False,
         depth: bool = False,
         video_size: tuple[int, int] | None = DEFAULT_VIDEO_SIZE,
     ) -> None:
@@ -121,7 +122,7 @@ class Recorder:
             self._thread = threading.Thread(target=self._encode, name="video-writer", daemon=True)
             self._thread.start()
         self._sensors: SensorLogWriter | None = None
-        if video if sensors is None else sensors:
+        if sensors:
             self._sensors = SensorLogWriter(self.folder / SENSOR_LOG, self.start_time_ns, depth=depth)
 
     def _encode(self) -> None:

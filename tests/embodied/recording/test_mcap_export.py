@@ -88,7 +88,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, KeepSteps,
     folder = tmp_path_factory.mktemp("run")
     env = gym.make(envs.TABLETOP_ID, task="stack", seed=3, image_size=(120, 160))
     try:
-        recorder = Recorder(folder, video=True, fps=20, depth=True)
+        recorder = Recorder(folder, video=True, fps=20, sensors=True, depth=True)
         keep = KeepSteps(recorder)
         agent = Agent(ClassicalPlanner(), default_registry(), GroundTruthPerceiver(env), describe, tracer=keep)
         result = agent.run(env, seed=3)
@@ -204,12 +204,21 @@ def test_the_logged_actions_replay_the_episode(exported):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_a_default_run_folder_exports_after_ctrl_c_or_a_kill(tmp_path, sig):
-    """`embodied run` (default recording) stopped mid-episode by a terminal's Ctrl-C (SIGINT to its whole
+def test_a_run_folder_with_sensors_exports_after_ctrl_c_or_a_kill(tmp_path, sig):
+    """`embodied run --sensors` stopped mid-episode by a terminal's Ctrl-C (SIGINT to its whole
     process group) or killed outright: the sensor log is whole either way (its writer process finishes the
     file when the run's pipe closes), and the folder exports."""
     cmd = [sys.executable, "-m", "embodied.cli", "run", "--task", "clear_table", "--seed", "2"]
-    cmd += ["--planner", "classical", "--perception", "ground_truth", "--no-memory", "--out", str(tmp_path)]
+    cmd += [
+        "--planner",
+        "classical",
+        "--perception",
+        "ground_truth",
+        "--no-memory",
+        "--sensors",
+        "--out",
+        str(tmp_path),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:  # wait until the episode is under way
