@@ -141,7 +141,8 @@ def test_a_killed_sim_node_ends_the_episode_with_the_reason(sim_node, ros_env, t
     # Whichever notices first: the sensor streams going quiet, or the ground-truth service not answering.
     reason = episode["reason"]
     assert reason.startswith("simulation ended: lost the ROS link: "), reason
-    assert ("no fresh message within 1.5 s" in reason and "/camera/front/color/image_raw" in reason) or (
+    # The silent streams are named; which of them the last messages still came in on varies from run to run.
+    assert ("no fresh message within 1.5 s on: /" in reason and "did the simulator node" in reason) or (
         "/embodied_sim/world_state did not answer" in reason and "embodied ros serve" in reason
     ), reason
     for name in ("video.mp4", "trace.jsonl", "report.html"):
