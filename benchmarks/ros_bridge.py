@@ -22,7 +22,6 @@ import platform
 import subprocess
 import sys
 import time
-import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ import gymnasium as gym
 import numpy as np
 
 import envs  # noqa: F401  (registers the envs)
-from envs.ros.processes import free_port, start_master, stop
+from envs.ros.processes import free_port, start_master, stop, wait_for_service
+from envs.ros.transport import RosBridgeError
 from envs.tasks import FAMILIES
 
 RESULTS = Path(__file__).parent / "results" / "ros_bridge.json"
@@ -41,17 +41,12 @@ ACTIONS = [np.array([0.6, -0.4, -0.5, 0.2, -1.0]), np.array([-0.6, 0.4, 0.5, -0.
 def start_node(uri: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "embodied.cli", "ros", "serve", "--env", "tabletop", "--no-start-master"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            answer: Any = xmlrpc.client.ServerProxy(uri).lookupService("/bench", "/embodied_sim/reset")
-            if answer[0] == 1:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.1)
-    stop(proc)
-    raise RuntimeError("the sim node did not come up")
+    try:
+        wait_for_service(uri, "/embodied_sim/reset", proc)
+    except RosBridgeError:
+        stop(proc)
+        raise
+    return proc
 
 
 def _block(env: Any, n: int, latencies: list[float] | None) -> float:

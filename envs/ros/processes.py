@@ -71,3 +71,22 @@ def stop(proc: subprocess.Popen[bytes] | None, timeout_s: float = 5.0) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+def wait_for_service(uri: str, service: str, node: subprocess.Popen[Any], timeout_s: float = 90.0) -> None:
+    """Until the master at ``uri`` knows ``service`` (plain XML-RPC: no ROS node needed); raises
+    :class:`RosBridgeError` when ``node`` exits first or ``timeout_s`` passes."""
+    import xmlrpc.client
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if node.poll() is not None:
+            raise RosBridgeError(f"the node serving {service} exited with code {node.returncode}")
+        try:
+            answer: Any = xmlrpc.client.ServerProxy(uri).lookupService("/probe", service)
+            if answer[0] == 1:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RosBridgeError(f"no {service} at {uri} within {timeout_s:g} s")

@@ -11,7 +11,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,31 +40,15 @@ def require_ros() -> None:
         pytest.skip(why)
 
 
-def wait_for_reset_service(uri: str, node: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    """Until the master at ``uri`` knows ``/embodied_sim/reset`` (plain XML-RPC; no node needed here)."""
-    import xmlrpc.client
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert node.poll() is None, f"the sim node exited with code {node.returncode}"
-        try:
-            if xmlrpc.client.ServerProxy(uri).lookupService("/probe", "/embodied_sim/reset")[0] == 1:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"no /embodied_sim/reset at {uri} within {timeout_s:g} s")
-
-
 def start_sim(env: dict[str, str], log: Path, backend: str = "tabletop") -> subprocess.Popen[bytes]:
     """``embodied ros serve`` as a subprocess, once its reset service is up."""
-    from envs.ros.processes import stop
+    from envs.ros.processes import stop, wait_for_service
 
     cmd = [sys.executable, "-m", "embodied.cli", "ros", "serve", "--env", backend, "--no-start-master"]
     out = log.open("wb")
     proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_reset_service(env["ROS_MASTER_URI"], proc)
+        wait_for_service(env["ROS_MASTER_URI"], "/embodied_sim/reset", proc)
     except BaseException:
         stop(proc)
         raise

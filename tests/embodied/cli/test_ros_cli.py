@@ -31,22 +31,6 @@ def require_ros() -> None:
         pytest.skip(why)
 
 
-def wait_for_reset_service(uri: str, node: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    """Until the master at ``uri`` knows ``/embodied_sim/reset`` (plain XML-RPC; no node needed here)."""
-    import xmlrpc.client
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert node.poll() is None, f"the sim node exited with code {node.returncode}"
-        try:
-            if xmlrpc.client.ServerProxy(uri).lookupService("/probe", "/embodied_sim/reset")[0] == 1:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"no /embodied_sim/reset at {uri} within {timeout_s:g} s")
-
-
 @pytest.fixture
 def ros_env(tmp_path: Path) -> dict[str, str]:
     """Environment variables of a ROS world on a free port (nothing started yet)."""
@@ -66,7 +50,7 @@ def ros_env(tmp_path: Path) -> dict[str, str]:
 def sim_node(ros_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A master and ``embodied ros serve --env tabletop``, both stopped afterwards (the master first started
     by hand here, so killing the node leaves it up)."""
-    from envs.ros.processes import start_master, stop
+    from envs.ros.processes import start_master, stop, wait_for_service
 
     master = start_master(int(ros_env["ROS_MASTER_URI"].rsplit(":", 1)[1]))
     node = None
@@ -74,7 +58,7 @@ def sim_node(ros_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Pop
         log = (tmp_path / "sim.log").open("wb")
         serve = [*CLI, "ros", "serve", "--env", "tabletop", "--no-start-master"]
         node = subprocess.Popen(serve, env=ros_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_reset_service(ros_env["ROS_MASTER_URI"], node)
+        wait_for_service(ros_env["ROS_MASTER_URI"], "/embodied_sim/reset", node)
         yield node
     finally:
         stop(node)
@@ -170,12 +154,12 @@ def test_serve_without_a_master_and_without_starting_one_says_so(ros_env):
 
 @pytest.mark.slow
 def test_serve_starts_a_master_when_none_runs_and_stops_it(ros_env):
-    from envs.ros.processes import master_answers, stop
+    from envs.ros.processes import master_answers, stop, wait_for_service
 
     uri = ros_env["ROS_MASTER_URI"]
     node = subprocess.Popen([*CLI, "ros", "serve", "--env", "tabletop"], env=ros_env, start_new_session=True)
     try:
-        wait_for_reset_service(uri, node)
+        wait_for_service(uri, "/embodied_sim/reset", node)
         assert master_answers(uri)
         node.send_signal(signal.SIGTERM)
         assert node.wait(timeout=30) == 130
