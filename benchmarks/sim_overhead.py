@@ -1,7 +1,11 @@
 """Simulation overhead of embodied/Tabletop-v0 against raw MuJoCo, measured side by side.
 
 * step: ``env.step`` (no images) vs ``mujoco.mj_step(model, data, nstep=substeps)`` on the same
-  compiled model, same substeps;
+  compiled model, same substeps, stepping the same states: the raw side replays, from the same
+  start, the actuator commands the env's controller set, so both run identical physics and the
+  difference is what the env adds (checked: both end in the same state, bit for bit). The ratio
+  against stepping a copy whose arm stays still (``step_ratio_vs_still_arm``, what this benchmark
+  measured until issue 19) also counts the extra contacts and solver work of an arm that moves;
 * render: the env's camera rig vs a raw ``mujoco.Renderer`` producing the same images
   (rgb + metric depth, both cameras, 320x240), and rgb alone;
 * full env steps/s at 20 Hz with two 320x240 rgb+depth cameras.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -37,41 +42,68 @@ def _timed(fn: Any, n: int) -> float:
     return (time.perf_counter() - t) / n
 
 
-def _alternate(a: Any, b: Any, n: int, rounds: int) -> tuple[float, float]:
-    """Median per-call time of ``a`` and ``b`` over interleaved rounds."""
-    ta, tb = [], []
+def _alternate(fns: list[Any], n: int, rounds: int) -> list[float]:
+    """Median per-call time of each of ``fns`` over interleaved rounds."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
-        ta.append(_timed(a, n))
-        tb.append(_timed(b, n))
-    return float(np.median(ta)), float(np.median(tb))
+        for fn, t in zip(fns, times, strict=True):
+            t.append(_timed(fn, n))
+    return [float(np.median(t)) for t in times]
 
 
-def bench_step(rounds: int) -> dict[str, float]:
+def bench_step(rounds: int, n: int = 10) -> dict[str, float]:
+    """``rounds`` x 50 steps of one episode, timed in blocks of ``n`` steps that alternate with the raw sides
+    (short blocks: a burst of load on a shared machine lands on both sides alike)."""
     env = gym.make("embodied/Tabletop-v0", task="stack", seed=0, modalities=(), terminate_on_success=False)
-    env.reset()
-    u = env.unwrapped
+    u: Any = env.unwrapped  # the MuJoCo env: its model, data and substeps
+    blocks = rounds * 50 // n
+    steps = blocks * n
+    if steps > u.max_steps:
+        raise ValueError(f"{steps} steps outrun one episode ({u.max_steps} steps): ask for fewer rounds")
     rng = np.random.default_rng(0)
-    actions = rng.uniform(-0.3, 0.3, size=(4096, 5))
-    k = [0]
+    actions = rng.uniform(-0.3, 0.3, size=(steps, 5))
+
+    # The physics the env will run: its start state and the commands its controller sets each step.
+    u.reset(seed=0)
+    start = mujoco.MjData(u.model)
+    mujoco.mj_copyData(start, u.model, u.data)
+    ctrls = []
+    for a in actions:
+        u.step(a)
+        ctrls.append(u.data.ctrl.copy())
+    u.reset(seed=0)  # same seed: the timed steps retrace the recorded ones
+
+    k = [0, 0]
 
     def env_step() -> None:
+        u.step(actions[k[0]])
         k[0] += 1
-        _, _, term, trunc, _ = u.step(actions[k[0] % len(actions)])
-        if term or trunc:
-            u.reset(seed=0)
 
-    data = mujoco.MjData(u.model)
-    mujoco.mj_copyData(data, u.model, u.data)
+    replay = mujoco.MjData(u.model)
+    mujoco.mj_copyData(replay, u.model, start)
 
     def raw_step() -> None:
-        mujoco.mj_step(u.model, data, nstep=u.substeps)
+        replay.ctrl[:] = ctrls[k[1]]
+        mujoco.mj_step(u.model, replay, nstep=u.substeps)
+        k[1] += 1
 
-    t_env, t_raw = _alternate(env_step, raw_step, 50, rounds)
+    still = mujoco.MjData(u.model)
+    mujoco.mj_copyData(still, u.model, start)
+
+    def raw_still() -> None:
+        mujoco.mj_step(u.model, still, nstep=u.substeps)
+
+    t_env, t_raw, t_still = _alternate([env_step, raw_step, raw_still], n, blocks)
+    same = bool(np.array_equal(replay.qpos, u.data.qpos) and np.array_equal(replay.qvel, u.data.qvel))
     env.close()
+    if not same:
+        raise RuntimeError("the replay of the env's commands left the env's trajectory: the ratio would mislead")
     return {
         "env_step_ms": t_env * 1e3,
         "raw_mj_step_ms": t_raw * 1e3,
         "step_ratio": t_env / t_raw,
+        "raw_mj_step_still_arm_ms": t_still * 1e3,
+        "step_ratio_vs_still_arm": t_env / t_still,
         "substeps": u.substeps,
     }
 
@@ -104,8 +136,8 @@ def bench_render(rounds: int) -> dict[str, float]:
         for cam in u.cameras:
             rig.render_rgb(u.data, cam)
 
-    t_env, t_raw = _alternate(env_rgb_depth, raw_rgb_depth, 10, rounds)
-    t_env_rgb, t_raw_rgb = _alternate(env_rgb, raw_rgb, 10, rounds)
+    t_env, t_raw = _alternate([env_rgb_depth, raw_rgb_depth], 10, rounds)
+    t_env_rgb, t_raw_rgb = _alternate([env_rgb, raw_rgb], 10, rounds)
     renderer.close()
     env.close()
     return {
@@ -145,7 +177,8 @@ def main() -> None:
     parser.add_argument("--full-steps", type=int, default=400)
     args = parser.parse_args()
     result: dict[str, Any] = {"machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
-    result["mujoco_gl"] = __import__("os").environ.get("MUJOCO_GL")
+    result["mujoco_gl"] = os.environ.get("MUJOCO_GL")
+    result["load_average_at_start"] = os.getloadavg()[0]  # ratios drift upward on a busy machine
     result.update(bench_step(args.rounds))
     result.update(bench_render(args.rounds))
     result.update(bench_full(args.full_steps))

@@ -11,6 +11,7 @@ ground-truth API) is declared here once.
 from __future__ import annotations
 
 import logging
+import math
 from abc import abstractmethod
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -35,10 +36,11 @@ def check_action(action: Any) -> tuple[np.ndarray, bool]:
     a = np.asarray(action, dtype=np.float64).reshape(-1)
     if a.shape != (5,):
         raise ValueError(f"action must have 5 numbers (dx, dy, dz, dyaw, gripper), got shape {np.shape(action)}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"action contains NaN or Inf: {a.tolist()}")
-    clipped = np.clip(a, -1.0, 1.0)
-    return clipped, bool(np.any(clipped != a))
+    values = a.tolist()  # 5 Python floats: cheaper to check and clip than 5-element numpy calls
+    if not all(map(math.isfinite, values)):
+        raise ValueError(f"action contains NaN or Inf: {values}")
+    clipped = [-1.0 if v < -1.0 else 1.0 if v > 1.0 else v for v in values]
+    return np.array(clipped), clipped != values
 
 
 class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
@@ -100,7 +102,8 @@ class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
         self.task = task
         self._start_episode(task)
         self._steps, self._needs_reset = 0, False
-        return self._observation(), self._info(clipped=False, action_clipped=False, error=None)
+        obs = self._observation()
+        return obs, self._info(clipped=False, action_clipped=False, error=None, success=self._success())
 
     def step(self, action: np.ndarray) -> Step:
         """One control step; Ctrl-C or SIGTERM during it is delivered when it returns (see ``envs.signals``)."""
@@ -127,14 +130,19 @@ class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
             log.warning("episode ended: %s", error)
             self._restore(snapshot)
         obs = self._observation()
-        info = self._info(clipped, action_clipped, error)
-        success = bool(info["success"])
+        success = self._success()
+        info = self._info(clipped, action_clipped, error, success)
         terminated = error is not None or (success and self.terminate_on_success)
         truncated = not terminated and self._steps >= self.max_steps
         self._needs_reset = terminated or truncated
         return obs, float(success), terminated, truncated, info
 
-    def _info(self, clipped: bool, action_clipped: bool, error: str | None) -> dict[str, Any]:
+    def _success(self) -> bool:
+        """The task's success predicate over ground truth (the reward and ``info["success"]``)."""
+        assert self.task is not None
+        return bool(self.task.success(self.world_state()))
+
+    def _info(self, clipped: bool, action_clipped: bool, error: str | None, success: bool) -> dict[str, Any]:
         """Fresh ``info`` every call (Gymnasium's checker forbids sharing objects between steps)."""
         assert self.task is not None
         return {
@@ -142,7 +150,7 @@ class TabletopEnvBase(gym.Env[dict[str, Any], np.ndarray]):
             "segmentation_ids": dict(self.segmentation_ids),
             "task": self.task.family,
             "instruction": self.task.instruction,
-            "success": self.task.success(self.world_state()),
+            "success": success,
             "clipped": clipped,
             "action_clipped": action_clipped,
             "physics_error": error,

@@ -150,19 +150,24 @@ def advance_target(
 ) -> tuple[np.ndarray, float, bool]:
     """Move the end-effector target by a normalised action, within the workspace, lead and yaw limits.
 
-    Returns the new target position and yaw, and whether a limit clipped the request.
+    Returns the new target position and yaw, and whether a limit clipped the request. It runs every
+    control step, so the three coordinates are Python floats rather than 3-element numpy calls.
     """
-    wanted = target_pos + action[:3] * config.max_step_pos
-    target = np.clip(wanted, config.workspace_low, config.workspace_high)
-    lead = target - tcp
-    dist = float(np.linalg.norm(lead))
+    step, low, high = config.max_step_pos, config.workspace_low, config.workspace_high
+    move = action.tolist()
+    wanted = [p + m * step for p, m in zip(target_pos.tolist(), move[:3], strict=True)]
+    target = [min(max(w, lo), hi) for w, lo, hi in zip(wanted, low, high, strict=True)]
+    here = tcp.tolist()
+    lead = [t - h for t, h in zip(target, here, strict=True)]
+    dist = math.sqrt(np.dot(lead, lead))  # as np.linalg.norm computes it, to the last bit
     if dist > config.max_lead:
-        target = tcp + lead * (config.max_lead / dist)
-    clipped = bool(np.abs(target - wanted).max() > 1e-9)
-    yaw = target_yaw + float(action[3]) * config.max_step_yaw
+        scale = config.max_lead / dist
+        target = [h + v * scale for h, v in zip(here, lead, strict=True)]
+    clipped = max(abs(target[0] - wanted[0]), abs(target[1] - wanted[1]), abs(target[2] - wanted[2])) > 1e-9
+    yaw = target_yaw + move[3] * config.max_step_yaw
     if abs(yaw) > config.yaw_limit:
         yaw, clipped = math.copysign(config.yaw_limit, yaw), True
-    return target, yaw, clipped
+    return np.array(target), yaw, clipped
 
 
 def finger_target(action: np.ndarray) -> float:

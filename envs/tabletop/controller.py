@@ -10,6 +10,7 @@ position actuators then track the joint targets over the physics substeps.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import mujoco
 import numpy as np
@@ -26,13 +27,7 @@ from envs.common import (
 )
 from envs.tabletop.robot import TCP_SITE
 
-__all__ = ["ControllerConfig", "EndEffectorController", "tcp_yaw"]
-
-
-def _down_rotation(yaw: float) -> np.ndarray:
-    c, s = math.cos(yaw), math.sin(yaw)
-    # Rz(yaw) @ diag(1, -1, -1): x forward (rotated by yaw), z pointing down.
-    return np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])
+__all__ = ["ControllerConfig", "EndEffectorController", "index_span", "tcp_yaw"]
 
 
 class EndEffectorController:
@@ -50,11 +45,18 @@ class EndEffectorController:
         self.joint_high = model.jnt_range[[model.joint(j).id for j in ARM_JOINTS], 1]
         self.home = np.array(HOME_QPOS)
         self._damping_eye = (config.damping**2) * np.eye(6)
-        self._eye7 = np.eye(7)
-        self._jacp = np.zeros((3, model.nv))
-        self._jacr = np.zeros((3, model.nv))
+        # Buffers of the IK step, reused every control step (it runs at the control rate, between physics).
+        self._jac = np.zeros((6, model.nv))  # translational rows, then rotational: mj_jacSite fills both halves
+        self._arm_cols = index_span(self.arm_dofs)  # the arm's columns: a slice (a view) where they are consecutive
+        self._arm_qpos = index_span(self.arm_qpos)
+        self._jjt = np.zeros((6, 6))
+        self._err = np.zeros(6)  # position error, then rotation error as a rotation vector
+        self._y = np.zeros(6)
+        self._target_rot = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+        self._rot_err = np.zeros((3, 3))
         self._quat = np.zeros(4)
-        self._rotvec = np.zeros(3)
+        self._null = np.zeros(7)
+        self._dq = np.zeros(7)
         self.target_pos = np.zeros(3)
         self.target_yaw = 0.0
         self.gripper_target = FINGER_OPEN
@@ -82,18 +84,43 @@ class EndEffectorController:
         return clipped
 
     def _ik(self, data: mujoco.MjData) -> np.ndarray:
-        """One damped least-squares step from the measured joints toward the target pose."""
-        m, cfg = self.model, self.config
-        mujoco.mj_jacSite(m, data, self._jacp, self._jacr, self.site_id)
-        jac = np.vstack((self._jacp[:, self.arm_dofs], self._jacr[:, self.arm_dofs]))
-        err_pos = self.target_pos - data.site_xpos[self.site_id]
-        r_err = _down_rotation(self.target_yaw) @ data.site_xmat[self.site_id].reshape(3, 3).T
-        mujoco.mju_mat2Quat(self._quat, r_err.ravel())
-        mujoco.mju_quat2Vel(self._rotvec, self._quat, 1.0)
-        err = np.concatenate((err_pos, self._rotvec))
-        jjt = jac @ jac.T + self._damping_eye
-        jpinv = np.linalg.solve(jjt, jac).T
-        q = data.qpos[self.arm_qpos]
-        dq = jpinv @ err
-        dq += (self._eye7 - jpinv @ jac) @ (cfg.nullspace_gain * (self.home - q))
-        return np.clip(q + dq, self.joint_low, self.joint_high)
+        """One damped least-squares step from the measured joints toward the target pose (joint targets,
+        in a buffer that the next call overwrites).
+
+        ``dq = J⁺ e + (I - J⁺ J) n`` with ``J⁺ = Jᵀ (J Jᵀ + λ² I)⁻¹`` and the null-space pull ``n`` toward
+        home, computed as ``n + Jᵀ (J Jᵀ + λ² I)⁻¹ (e - J n)``: one 6 x 6 Cholesky solve of a vector,
+        in preallocated buffers.
+        """
+        err, jjt, y, null, dq = self._err, self._jjt, self._y, self._null, self._dq
+        mujoco.mj_jacSite(self.model, data, self._jac[:3], self._jac[3:], self.site_id)
+        jac = self._jac[:, self._arm_cols]  # 6 x 7
+        np.subtract(self.target_pos, data.site_xpos[self.site_id], out=err[:3])
+        # Rotation error: the target rotation times the measured one transposed, as a rotation vector.
+        # The target is Rz(yaw) @ diag(1, -1, -1): x forward (turned by yaw), z pointing down.
+        c, s, target = math.cos(self.target_yaw), math.sin(self.target_yaw), self._target_rot
+        target[0, 0], target[0, 1], target[1, 0], target[1, 1] = c, s, s, -c
+        mujoco.mju_mulMatMatT(self._rot_err, target, data.site_xmat[self.site_id].reshape(3, 3))
+        mujoco.mju_mat2Quat(self._quat, self._rot_err.reshape(9))
+        mujoco.mju_quat2Vel(err[3:], self._quat, 1.0)
+        q = data.qpos[self._arm_qpos]  # a view where the arm's joints are consecutive: only read here
+        np.subtract(self.home, q, out=null)
+        null *= self.config.nullspace_gain
+        np.matmul(jac, jac.T, out=jjt)
+        jjt += self._damping_eye
+        np.matmul(jac, null, out=y)
+        np.subtract(err, y, out=y)
+        mujoco.mju_cholFactor(jjt, 0.0)
+        mujoco.mju_cholSolve(y, jjt, y)
+        np.matmul(jac.T, y, out=dq)
+        dq += null
+        dq += q
+        return np.minimum(np.maximum(dq, self.joint_low, out=dq), self.joint_high, out=dq)
+
+
+def index_span(index: Sequence[int] | np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice where it is a run of consecutive numbers (indexing with it then gives a view,
+    not a copy, and costs less), else as an integer array."""
+    index = np.asarray(index, dtype=int)
+    if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+        return slice(int(index[0]), int(index[0]) + len(index))
+    return index

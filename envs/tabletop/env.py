@@ -26,7 +26,7 @@ from envs.common import DEFAULT_CAMERAS, FIRST_OBJECT_ID, MAX_JOINT_SPEED, ROBOT
 from envs.config import EnvConfig
 from envs.scene_spec import SceneSpec
 from envs.tabletop.camera import CameraRig
-from envs.tabletop.controller import EndEffectorController
+from envs.tabletop.controller import EndEffectorController, index_span
 from envs.tabletop.robot import FINGER_BODIES, TCP_SITE
 from envs.tabletop.scene import TIMESTEP, body_name, build_model
 from envs.tasks import TaskInstance, WorldState
@@ -43,6 +43,9 @@ BAD_STATE_WARNINGS = [
         mujoco.mjtWarning.mjWARN_BADCTRL,
     )
 ]
+
+#: As an index of ``MjData.warning.number``.
+BAD_STATE_ROWS = index_span(BAD_STATE_WARNINGS)
 
 
 class TabletopEnv(TabletopEnvBase):
@@ -94,6 +97,18 @@ class TabletopEnv(TabletopEnvBase):
         self._qpos_prev = np.zeros(m.nq)
         self._qvel_prev = np.zeros(m.nv)
         self._cameras: dict[str, Any] | None = None
+        self._bind_views()
+
+    def _bind_views(self) -> None:
+        """Views into ``self.data`` that every step reads (they live as long as ``self.data``), and the
+        indices into them as slices where the rows are consecutive (a slice gives a view, not a copy)."""
+        d = self.data
+        assert d is not None
+        self._qpos, self._qvel, self._warning_counts = d.qpos, d.qvel, d.warning.number
+        self._tcp_xpos, self._tcp_xmat = d.site_xpos[self._tcp], d.site_xmat[self._tcp]
+        self._obj_rows = index_span(self._obj_body)
+        self._proprio_qpos, self._proprio_qvel = index_span(self._qpos_arm), index_span(self._qvel_arm)
+        self._finger_qpos = self.controller.finger_qpos.tolist()
 
     def _instance_ids(self) -> np.ndarray:
         m = self.model
@@ -131,10 +146,8 @@ class TabletopEnv(TabletopEnvBase):
     # ------------------------------------------------------------------ step
     def _snapshot(self) -> int:
         """Keep the pre-step joints; return MuJoCo's bad-state warning count."""
-        d = self.data
-        assert d is not None
-        np.copyto(self._qpos_prev, d.qpos)
-        np.copyto(self._qvel_prev, d.qvel)
+        np.copyto(self._qpos_prev, self._qpos)
+        np.copyto(self._qvel_prev, self._qvel)
         return self._bad_state_warnings()
 
     def _advance(self, action: np.ndarray) -> bool:
@@ -156,15 +169,12 @@ class TabletopEnv(TabletopEnvBase):
         mujoco.mj_forward(m, d)
 
     def _bad_state_warnings(self) -> int:
-        assert self.data is not None
-        return int(self.data.warning.number[BAD_STATE_WARNINGS].sum())
+        return sum(self._warning_counts[BAD_STATE_ROWS].tolist())  # 4 ints: cheaper summed in Python
 
     def _divergence(self, snapshot: int) -> str | None:
-        d = self.data
-        assert d is not None
         if self._bad_state_warnings() > snapshot:
             return "physics diverged: MuJoCo found NaN/Inf or huge values in the state and reset it"
-        speed = float(np.abs(d.qvel).max())  # NaN/Inf are caught by MuJoCo's own checks above
+        speed = float(np.abs(self._qvel).max())  # NaN/Inf are caught by MuJoCo's own checks above
         if speed > MAX_JOINT_SPEED:
             return f"physics unstable: joint speed {speed:.3g} exceeds {MAX_JOINT_SPEED:g}"
         return None
@@ -175,15 +185,17 @@ class TabletopEnv(TabletopEnvBase):
         assert d is not None
         obs: dict[str, Any] = self.rig.render(d) if self.modalities else {}
         quat = np.empty(4)
-        mujoco.mju_mat2Quat(quat, d.site_xmat[self._tcp])
-        fingers = d.qpos[self.controller.finger_qpos]
+        mujoco.mju_mat2Quat(quat, self._tcp_xmat)
+        qpos = self._qpos
+        width = sum(qpos[self._finger_qpos].tolist())
+        # Fresh arrays every call: a caller may keep the previous observation.
         obs["proprio"] = {
-            "ee_pos": d.site_xpos[self._tcp].copy(),
+            "ee_pos": self._tcp_xpos.copy(),
             "ee_quat": quat,
-            "ee_yaw": np.array([tcp_yaw(d.site_xmat[self._tcp])]),
-            "gripper_width": np.array([np.clip(fingers.sum(), 0.0, 0.1)]),
-            "joint_pos": d.qpos[self._qpos_arm].copy(),
-            "joint_vel": d.qvel[self._qvel_arm].copy(),
+            "ee_yaw": np.array([tcp_yaw(self._tcp_xmat)]),
+            "gripper_width": np.array([min(max(width, 0.0), 0.1)]),
+            "joint_pos": qpos[self._proprio_qpos].copy(),
+            "joint_vel": self._qvel[self._proprio_qvel].copy(),
         }
         return obs
 
@@ -212,10 +224,18 @@ class TabletopEnv(TabletopEnvBase):
         assert d is not None and m is not None
         if d.ncon == 0:
             return None
-        pairs = m.geom_bodyid[d.contact.geom[: d.ncon]]
         left, right = self._finger_body
-        touching_left = set(pairs[pairs[:, 0] == left, 1].tolist()) | set(pairs[pairs[:, 1] == left, 0].tolist())
-        touching_right = set(pairs[pairs[:, 0] == right, 1].tolist()) | set(pairs[pairs[:, 1] == right, 0].tolist())
+        touching_left: set[int] = set()
+        touching_right: set[int] = set()
+        for a, b in m.geom_bodyid[d.contact.geom[: d.ncon]].tolist():  # body pairs in contact
+            if a == left:
+                touching_left.add(b)
+            elif a == right:
+                touching_right.add(b)
+            if b == left:
+                touching_left.add(a)
+            elif b == right:
+                touching_right.add(a)
         for body in sorted(touching_left & touching_right):
             if body in self._obj_of_body:
                 return self._obj_of_body[body]
@@ -225,7 +245,7 @@ class TabletopEnv(TabletopEnvBase):
         """Every prop's pose and what the gripper holds (ground truth)."""
         d = self.data
         assert d is not None
-        objects = self._resting(d.xpos[self._obj_body], d.xmat[self._obj_body])
+        objects = self._resting(d.xpos[self._obj_rows], d.xmat[self._obj_rows])
         return WorldState(objects, self.held_object())
 
     def contacts(self) -> list[tuple[str, str]]:

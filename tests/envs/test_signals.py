@@ -53,3 +53,35 @@ def test_other_threads_run_the_block_without_touching_handlers():
     t.start()
     t.join()
     assert errors == []
+
+
+def test_ignored_and_default_handlers_come_back_as_they_were():
+    """The swap goes through the C module (SIG_IGN / SIG_DFL as plain ints): ``signal`` still reads its own values."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with signals_held():
+            signal.raise_signal(signal.SIGTERM)  # held, then handed to SIG_IGN: nothing happens
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with signals_held():
+            pass
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_an_error_in_the_block_still_puts_the_handler_back_and_delivers():
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        with pytest.raises(ValueError, match="step failed"), signals_held():
+            signal.raise_signal(signal.SIGTERM)
+            raise ValueError("step failed")
+        assert received == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)

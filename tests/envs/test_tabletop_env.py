@@ -6,6 +6,9 @@ cameras) is tested once for each in ``test_env_contract.py``.
 
 from __future__ import annotations
 
+import signal
+
+import numpy as np
 import pytest
 
 from envs.errors import RenderingUnavailable
@@ -36,3 +39,25 @@ def test_bad_gl_platform_names_the_packages(monkeypatch):
     monkeypatch.setenv("MUJOCO_GL", "vulkan")
     with pytest.raises(RenderingUnavailable, match="libegl1"):
         gl_context_class()
+
+
+def test_steps_leave_the_signal_handlers_as_the_program_set_them(make_env):
+    """Signals are held only during an env call: between calls ``embodied.interrupts`` and the CLI read and
+    replace the handlers they set, so the env must not leave its own installed."""
+    env = make_env(task="stack", seed=0, modalities=())
+    received: list[int] = []
+
+    def handler(signum: int, _frame: object) -> None:
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        env.reset()
+        for _ in range(3):
+            env.step(np.zeros(5))
+            assert signal.getsignal(signal.SIGTERM) is handler
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.raise_signal(signal.SIGTERM)  # between steps: straight to the program's handler
+        assert received == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
