@@ -30,7 +30,7 @@ from envs.tabletop.controller import EndEffectorController, index_span
 from envs.tabletop.robot import FINGER_BODIES, TCP_SITE
 from envs.tabletop.scene import TIMESTEP, body_name, build_model
 from envs.tasks import TaskInstance, WorldState
-from envs.tasks.predicates import RestingPoses
+from envs.tasks.predicates import GoalCheck, RestingPoses
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,8 @@ class TabletopEnv(TabletopEnvBase):
         self._obj_names = scene.names
         self._obj_specs = scene.objects
         self._resting = RestingPoses(scene.objects)
+        self._goal_task: TaskInstance | None = None  # the task _goal_check was compiled for
+        self._goal_check: GoalCheck | None = None
         self._obj_body = np.array([m.body(body_name(n)).id for n in self._obj_names], dtype=int)
         self._finger_body = tuple(m.body(b).id for b in FINGER_BODIES)
         self._obj_of_body = {int(b): n for b, n in zip(self._obj_body, self._obj_names, strict=True)}
@@ -218,6 +220,18 @@ class TabletopEnv(TabletopEnvBase):
         return self.rig.render_rgb(self.data, self.cameras[0])
 
     # ---------------------------------------------------------- ground truth
+    def _success(self) -> bool:
+        """``task.success(world_state())`` judged straight from ``data`` (see :class:`GoalCheck`): the
+        same verdict without building the :class:`WorldState`, and without the contacts unless needed."""
+        task, d = self.task, self.data
+        assert task is not None and d is not None
+        if task is not self._goal_task:  # a new episode's task, or one swapped in by with_task
+            self._goal_task, self._goal_check = task, GoalCheck.compile(self._resting.specs, task.goal)
+        if self._goal_check is None:
+            return super()._success()  # a goal GoalCheck does not judge: the plain path (and its errors)
+        rows = self._obj_rows
+        return self._goal_check(d.xpos[rows].tolist(), d.xmat[rows].tolist(), self.held_object)
+
     def held_object(self) -> str | None:
         """Name of the prop touched by both fingers, if any (ground truth)."""
         d, m = self.data, self.model
