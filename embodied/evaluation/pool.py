@@ -166,3 +166,101 @@ def _stop(slots: list[_Slot]) -> None:
         if slot.proc.is_alive():
             slot.proc.kill()
             slot.proc.join()
+
+
+class EpisodeActor:
+    """The body of one Ray actor (see :class:`RayActorPool`): ``setup`` once, then episode after episode."""
+
+    def __init__(self, job: Job, setup: Callable[[], None]) -> None:
+        setup()
+        self.job = job
+
+    def run(self, spec: EpisodeSpec) -> dict[str, Any]:
+        """One episode's row."""
+        return {**self.job(spec), "worker_pid": os.getpid()}
+
+
+@dataclass
+class _Running:
+    """An episode handed to an actor."""
+
+    actor: Any
+    spec: EpisodeSpec
+    started: float
+
+
+class RayActorPool:
+    """:class:`WorkerPool` on a Ray cluster: ``actors`` Ray actors (a CPU each) that keep their imports,
+    renderer and planner warm and run one episode at a time each.
+
+    An episode that raises is that episode's failure and the actor goes on; an actor that dies (a
+    segfault, the OOM killer, a lost node) or runs an episode past ``timeout_s`` is killed and a fresh
+    one takes the next episode. Actors are never restarted or retried by Ray itself, so no episode
+    runs twice.
+
+    Args:
+        ray: the imported ``ray`` module (initialised).
+        job: a picklable callable, ``spec -> row``.
+        actors: how many actors run at once.
+        setup: runs in each actor before its first episode.
+        timeout_s: wall seconds an episode may take before its actor is killed.
+    """
+
+    def __init__(self, ray: Any, job: Job, actors: int, setup: Callable[[], None], timeout_s: float) -> None:
+        if actors < 1:
+            raise ValueError(f"actors={actors}: choose 1 or more")
+        self.ray, self.job, self.actors, self.setup, self.timeout_s = ray, job, actors, setup, timeout_s
+        self._actor_class = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(EpisodeActor)
+        self.started_workers = 0
+
+    def _start(self) -> Any:
+        self.started_workers += 1
+        return self._actor_class.remote(self.job, self.setup)
+
+    def run(self, specs: Sequence[EpisodeSpec], on_row: OnRow, on_failure: OnFailure) -> None:
+        """Run every episode of ``specs``; each ends in exactly one ``on_row`` or ``on_failure`` call."""
+        pending = deque(specs)
+        idle = [self._start() for _ in range(min(self.actors, len(pending)))]
+        running: dict[Any, _Running] = {}
+        try:
+            while pending or running:
+                while idle and pending:
+                    actor, spec = idle.pop(), pending.popleft()
+                    running[actor.run.remote(spec)] = _Running(actor, spec, time.monotonic())
+                ready, _ = self.ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                for ref in ready:
+                    job = running.pop(ref)
+                    row, reason, actor_lost = self._outcome(ref)
+                    if not actor_lost:
+                        idle.append(job.actor)
+                    else:
+                        self.ray.kill(job.actor)
+                        idle.extend([self._start()] if pending else [])
+                    if reason:
+                        on_failure(job.spec, reason)
+                    else:
+                        on_row(row)
+                for ref, job in list(running.items()):
+                    if time.monotonic() - job.started > self.timeout_s:
+                        del running[ref]
+                        self.ray.kill(job.actor)
+                        idle.extend([self._start()] if pending else [])
+                        on_failure(job.spec, f"timed out after {self.timeout_s:.0f} s")
+        finally:
+            for actor in [*idle, *(job.actor for job in running.values())]:
+                self.ray.kill(actor)
+
+    def _outcome(self, ref: Any) -> tuple[dict[str, Any], str, bool]:
+        """``(row, why it failed or '', whether the actor is lost)`` of a finished call."""
+        from ray.exceptions import RayActorError, RayTaskError
+
+        try:
+            return self.ray.get(ref), "", False
+        except RayActorError as e:
+            first_line = next(iter(str(e).splitlines()), "no message")
+            return {}, f"worker crashed (Ray actor died: {first_line})", True
+        except RayTaskError as e:
+            cause = e.cause
+            return {}, f"episode raised {type(cause).__name__}: {cause}", False
+        except Exception as e:  # noqa: BLE001 - any other failure of the call is this episode's failure
+            return {}, f"ray call failed: {type(e).__name__}: {e}", True

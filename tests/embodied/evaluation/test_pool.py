@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import sys
 import textwrap
 
 import pytest
 
 from embodied.evaluation.lifeline import ParentWatch
-from embodied.evaluation.pool import WorkerPool
+from embodied.evaluation.pool import RayActorPool, WorkerPool
 from embodied.evaluation.suites import EpisodeSpec
 
 JOBS = """
@@ -20,6 +21,8 @@ def job(spec):
         os._exit(7)
     if spec.family == "hang":
         time.sleep(60)
+    if spec.family == "raise":
+        raise ValueError("no such family")
     return {"id": spec.id, "pid": os.getpid()}
 
 def setup():
@@ -29,9 +32,11 @@ def setup():
 
 @pytest.fixture
 def jobs(tmp_path, monkeypatch):
-    """A module of test jobs the spawned workers can import (they inherit ``sys.path``)."""
+    """A module of test jobs the spawned workers can import (they inherit ``sys.path``; Ray's workers, which
+    a local Ray starts, inherit ``PYTHONPATH``)."""
     (tmp_path / "pool_test_jobs.py").write_text(textwrap.dedent(JOBS))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
     import pool_test_jobs
 
     yield pool_test_jobs
@@ -75,3 +80,31 @@ def test_a_worker_can_be_limited_to_a_number_of_episodes(jobs):
     pool, rows, failures = _run(jobs, specs, workers=1, episodes_per_worker=2)
     assert failures == [] and len(rows) == 5
     assert len({r["pid"] for r in rows}) == 3 and pool.started_workers == 3  # 2 + 2 + 1 episodes
+
+
+@pytest.fixture
+def local_ray(jobs):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_actors_stay_warm_and_a_crash_a_hang_or_an_error_costs_one_episode(jobs, local_ray):
+    ok = [_spec("ok", i) for i in range(6)]
+    specs = [ok[0], _spec("crash", 1), ok[1], _spec("raise", 2), ok[2], _spec("hang", 3), *ok[3:]]
+    rows, failures = [], []
+    pool = RayActorPool(local_ray, jobs.job, 2, jobs.setup, timeout_s=5.0)
+    pool.run(specs, rows.append, lambda spec, why: failures.append((spec.id, why)))
+    failed = dict(failures)
+    assert sorted(failed) == ["t/crash/1", "t/hang/3", "t/raise/2"], failures
+    assert failed["t/crash/1"].startswith("worker crashed (Ray actor died")
+    assert failed["t/raise/2"] == "episode raised ValueError: no such family"
+    assert failed["t/hang/3"] == "timed out after 5 s"
+    assert sorted(r["id"] for r in rows) == sorted(s.id for s in ok)
+    assert all(r["worker_pid"] == r["pid"] for r in rows)
+    # 2 actors, the crashed one replaced (the hung one too if episodes were still pending): warm actors
+    # ran several episodes each, the one whose episode raised went on, and no episode ran twice.
+    assert 3 <= pool.started_workers <= 4
+    assert len({r["pid"] for r in rows}) < len(rows)

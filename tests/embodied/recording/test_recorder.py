@@ -107,3 +107,68 @@ def test_finish_does_not_hang_when_ctrl_c_cut_a_queue_wake_up_in_half(tmp_path):
     finisher.start()
     finisher.join(timeout=10)
     assert not finisher.is_alive(), "Recorder.finish() hung: the video writer never saw the stop"
+
+
+def _solid(rgb: tuple[int, int, int], shape=(240, 320)) -> np.ndarray:
+    img = np.empty((*shape, 3), dtype=np.uint8)
+    img[:] = rgb
+    return img
+
+
+def _decode(path) -> list[np.ndarray]:
+    reader = imageio.get_reader(path)
+    frames = [f for f in reader]
+    reader.close()
+    return frames
+
+
+def test_colours_survive_the_yuv_conversion_and_the_caption_follows_the_overlay(tmp_path):
+    """The default path builds frames straight in yuv420p: colours must come out as they went in, and the
+    cached caption bar must change when (and only when) the overlay does."""
+    rec = Recorder(tmp_path, fps=10)
+    colours = {"front": (200, 40, 30), "top": (30, 60, 210)}
+    rec.set_overlay(subgoal="on(red, blue)")
+    for i in range(6):
+        if i == 3:
+            rec.set_overlay(skill="pick(red block)")
+        rec.on_step({"rgb": {name: _solid(c) for name, c in colours.items()}}, {})
+    paths = rec.finish({})
+    frames = _decode(paths["video"])
+    assert len(frames) == 6 and frames[0].shape == (480 + 2 * CAPTION_HEIGHT, 1280, 3)
+    for frame in frames:
+        for i, colour in enumerate(colours.values()):
+            view = frame[40:440, 640 * i + 40 : 640 * i + 600].reshape(-1, 3).mean(axis=0)
+            assert np.abs(view - colour).max() < 6, (view, colour)
+    captions = [f[480:].astype(int) for f in frames]
+
+    def changed(a: int, b: int) -> int:  # caption pixels that differ by more than compression noise
+        return int((np.abs(captions[a] - captions[b]).max(axis=2) > 80).sum())
+
+    assert changed(1, 2) < 50 and changed(4, 5) < 50
+    assert changed(2, 3) > 300, "the new skill is on the caption from frame 3"
+
+
+def test_odd_sizes_are_padded_to_even_and_every_frame_is_kept(tmp_path):
+    rec = Recorder(tmp_path, fps=10, video_size=(101, 75))  # caption 20 px: 95 rows, an odd height
+    for i in range(4):
+        rec.on_step({"rgb": {"front": _solid((10 * i, 100, 50), (60, 80))}}, {})
+    paths = rec.finish({})
+    frames = _decode(paths["video"])
+    assert len(frames) == 4 == json.loads(paths["episode"].read_text())["video_frames"]
+    assert frames[0].shape == (96, 102, 3)
+    assert np.abs(frames[2][10:60, 10:90].reshape(-1, 3).mean(axis=0) - (20, 100, 50)).max() < 6
+
+
+def test_video_writer_keeps_its_api_and_leaves_no_file_without_frames(tmp_path):
+    from embodied.recording.video import VideoWriter
+
+    with VideoWriter(tmp_path / "a.mp4", fps=5) as video:
+        for i in range(3):
+            video.write(_solid((50 * i, 80, 120), (48, 64)))
+        assert video.frames == 3
+    assert len(_decode(tmp_path / "a.mp4")) == 3
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        VideoWriter(tmp_path / "b.mp4").write(np.zeros((4, 4), dtype=np.uint8))
+    started = VideoWriter(tmp_path / "c.mp4", size=(64, 48))  # ffmpeg started before any frame
+    started.close()
+    assert not (tmp_path / "c.mp4").exists()
