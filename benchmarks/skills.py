@@ -104,7 +104,8 @@ def run_case(
         agreed += truth == results[-1].success
         steps.append(results[-1].steps)
         if not truth:
-            failures.append({"seed": seed, "atom": list(atom), "message": results[-1].message})
+            said = results[-1].success  # the skill's own verdict (perception) said it worked: a false success
+            failures.append({"seed": seed, "atom": list(atom), "message": results[-1].message, "said_success": said})
     env.close()
     return {
         "family": case.family,

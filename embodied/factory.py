@@ -22,6 +22,7 @@ from embodied.planners.classical import ClassicalPlanner
 from embodied.planners.grounding import InstructionNotUnderstood, goal_consistency, parse_instruction
 from embodied.planners.readings import TwoReadings
 from embodied.recording.tracing import Tracer
+from embodied.skills.learned import PolicySpecError, parse_policy_spec
 from embodied.skills.registry import SkillRegistry
 from envs.common import MODALITIES
 from envs.tasks import FAMILIES, ObjectState, TaskInstance, WorldState, sample_task
@@ -75,6 +76,7 @@ class EpisodeConfig:
             between them; the env's step budget is ``max_steps`` per task.
         memory: the memory file to recall from and learn into; ``None``: no memory.
         embedder: memory retrieval, ``auto``, ``minilm`` or ``lexical``.
+        policies: skills backed by learned policies, ``SKILL=learned:PATH`` each (``--policy``).
     """
 
     task: str = "stack"
@@ -91,6 +93,7 @@ class EpisodeConfig:
     chain: bool = False
     memory: str | None = None
     embedder: str = "auto"
+    policies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_choice("planner", self.planner, PLANNERS)
@@ -113,6 +116,11 @@ class EpisodeConfig:
         bad = [m for m in self.modalities or () if m not in MODALITIES]
         if bad:
             raise UsageError(f"modalities {bad} are not among {', '.join(MODALITIES)}")
+        for spec in self.policies:
+            try:
+                parse_policy_spec(spec)
+            except PolicySpecError as e:
+                raise UsageError(str(e)) from e
         if self.env_samples_task and not (self.is_family or self.chain):
             raise UsageError(f"env_samples_task needs a task family, got {self.task!r}")
 
@@ -194,7 +202,7 @@ def build_episode(config: EpisodeConfig, *, memory: Memory | None = None, tracer
     if memory is not None and config.memory is not None:
         raise UsageError("give a memory file in the config or an open memory, not both")
     task = None if config.env_samples_task or config.chain else make_task(config)
-    registry = make_registry(config.skills)
+    registry = make_registry(config.skills, config.policies)
     planner = make_planner(config)
     if memory is None and config.memory is not None:
         memory = make_memory(config)
@@ -272,14 +280,22 @@ def make_task(config: EpisodeConfig) -> TaskInstance:
     return task_for_instruction(config.task, config.seed)
 
 
-def make_registry(skill_modules: Sequence[str] = ()) -> SkillRegistry:
-    """The primitive skills, skills from installed entry points, and the user's ``--skills`` modules."""
+def make_registry(skill_modules: Sequence[str] = (), policies: Sequence[str] = ()) -> SkillRegistry:
+    """The primitive skills, skills from installed entry points, and the user's ``--skills`` modules;
+    ``policies`` (``SKILL=learned:PATH``) back skills with learned policies."""
     from embodied.skills.loading import discover_entry_point_skills, load_skills
     from embodied.skills.primitives import default_registry
 
     registry = default_registry()
     registry.extend(discover_entry_point_skills())
     registry.extend(load_skills(skill_modules))
+    if policies:
+        from embodied.skills.learned import back_with_policies
+
+        try:
+            back_with_policies(registry, policies)
+        except PolicySpecError as e:
+            raise UsageError(str(e)) from e
     return registry
 
 

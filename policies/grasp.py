@@ -10,6 +10,7 @@ with the hand.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,9 +129,21 @@ def grasp_problem(scene: SceneGraph, name: str) -> str | None:
     return None
 
 
-def pick(driver: EnvDriver, name: str, config: GraspConfig | None = None) -> PolicyResult:
-    """Pick up the object called ``name`` and lift it clear of the table."""
+#: One approach-grasp-lift: ``(driver, scene, obj, config) -> ""`` when it ran through, else what failed.
+Attempt = Callable[[EnvDriver, SceneGraph, DetectedObject, GraspConfig], str]
+
+
+def pick(
+    driver: EnvDriver, name: str, config: GraspConfig | None = None, attempt: Attempt | None = None
+) -> PolicyResult:
+    """Pick up the object called ``name`` and lift it clear of the table.
+
+    ``attempt`` does each approach-grasp-lift (default: the scripted one); the checks before, the
+    retries and the success test from perception are the same whoever moves the arm (a learned
+    policy, :mod:`policies.learned`).
+    """
     cfg = config or GraspConfig()
+    try_once = attempt or _attempt
     start = driver.steps
     scene = driver.perceive()
     holding = held_object(driver, scene)
@@ -143,13 +156,13 @@ def pick(driver: EnvDriver, name: str, config: GraspConfig | None = None) -> Pol
         return PolicyResult(False, problem)
     reason = "no attempt made"
     obj = scene.get(name)
-    for attempt in range(cfg.attempts):
-        reason = _attempt(driver, scene, obj, cfg)
+    for tries in range(1, cfg.attempts + 1):
+        reason = try_once(driver, scene, obj, cfg)
         scene = driver.perceive()
         now = relocate(scene, obj, driver.ee_pos)
         if not reason and _lifted(driver, scene, obj, now, cfg):
             seen = {**_offset(driver, now), "seen_as": now.name} if now is not None else {"seen_as": None}
-            details = {**seen, "attempts": attempt + 1}
+            details = {**seen, "attempts": tries}
             return PolicyResult(True, f"picked up the {name}", driver.steps - start, details)
         reason = reason or f"the {name} did not rise with the hand (gripper width {driver.gripper_width * 100:.1f} cm)"
         if driver.done:

@@ -11,7 +11,7 @@ resting inside the region.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -186,9 +186,21 @@ def placed(scene: SceneGraph, obj: DetectedObject, target: str, near: Sequence[f
     return (now.name, "on", base.name) in rels or (now.name, "in", base.name) in rels
 
 
-def place(driver: EnvDriver, name: str, target: str, config: PlaceConfig | None = None) -> PolicyResult:
-    """Place ``name`` at ``target`` (an object's name or a region of ``envs.scene_spec.REGIONS``)."""
+#: Carry the held block over the target and let go: ``(driver, scene, obj, target, config) -> (what failed or "",
+#: the release point)``.
+Carry = Callable[[EnvDriver, SceneGraph, DetectedObject, str, PlaceConfig], tuple[str, np.ndarray]]
+
+
+def place(
+    driver: EnvDriver, name: str, target: str, config: PlaceConfig | None = None, carry: Carry | None = None
+) -> PolicyResult:
+    """Place ``name`` at ``target`` (an object's name or a region of ``envs.scene_spec.REGIONS``).
+
+    ``carry`` moves the held block over the target and lets go (default: the scripted motion); picking
+    first, the retries and the check from perception are the same whoever moves the arm.
+    """
     cfg = config or PlaceConfig()
+    carry_and_release = carry or _carry_and_release
     start = driver.steps
     scene = driver.perceive()
     problem = target_problem(scene, name, target)
@@ -211,7 +223,7 @@ def place(driver: EnvDriver, name: str, target: str, config: PlaceConfig | None 
         if where is None:
             reason = f"the {target} is no longer visible"
             break
-        reason, release = _carry_and_release(driver, scene, sized_as(held, name), where, cfg)
+        reason, release = carry_and_release(driver, scene, sized_as(held, name), where, cfg)
         scene = driver.perceive()
         if not reason and _confirm(driver, held, base, target, release, cfg):
             at = f"in the {target}" if target in REGIONS else f"at the {target}"

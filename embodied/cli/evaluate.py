@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from embodied.cli.console import fail_usage, progress, say
-from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, in_range, open_memory, out_error, usable_out
+from embodied.cli.options import (
+    EmbedderName,
+    EmbedderOption,
+    EnvName,
+    PolicyOption,
+    in_range,
+    open_memory,
+    out_error,
+    usable_out,
+)
 from embodied.errors import EmbodiedError
 from embodied.evaluation.folder_lock import EvalFolderError
 from embodied.evaluation.suites import MAX_SEED, SUITES
@@ -48,11 +57,12 @@ def evaluate_cmd(
         Path | None, typer.Option("--memory", help="memory file the workers share (default: none, nothing learned)")
     ] = None,
     embedder: EmbedderOption = EmbedderName.auto,
+    policy: PolicyOption = None,
 ) -> None:
     """Run a suite of seeded episodes in parallel; write results.jsonl, results.md and report.html."""
     from embodied.evaluation.runner import EvalOptions
     from embodied.evaluation.suites import build_suite
-    from embodied.factory import EpisodeConfig, planner_description
+    from embodied.factory import EpisodeConfig, make_registry, planner_description
 
     try:
         _check_families(families)
@@ -60,6 +70,8 @@ def evaluate_cmd(
         described = planner_description(EpisodeConfig("stack", 0, None, planner, llm, perception))  # validates them
         if memory is not None:
             open_memory(memory, EmbedderName.lexical).close()  # fails here, not in every worker
+        if policy:
+            make_registry((), tuple(policy))  # loads each checkpoint here, not in every worker
         options = EvalOptions(
             planner,
             llm,
@@ -69,6 +81,7 @@ def evaluate_cmd(
             video=video,
             memory=str(memory) if memory else None,
             embedder=embedder.value,
+            policies=tuple(policy or ()),
         )
     except (ValueError, EmbodiedError) as e:
         fail_usage(str(e))

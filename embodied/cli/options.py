@@ -37,6 +37,13 @@ MemoryOption = Annotated[
 EmbedderOption = Annotated[
     EmbedderName, typer.Option(help="retrieval: auto (MiniLM if installed), minilm, or lexical (SQLite FTS5)")
 ]
+PolicyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--policy",
+        help="back a skill with a learned policy: SKILL=learned:PATH, e.g. pick=learned:runs/pick (repeatable)",
+    ),
+]
 
 
 def usable_out(path: Path) -> Path:

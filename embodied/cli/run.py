@@ -22,6 +22,7 @@ from embodied.cli.options import (
     EmbedderOption,
     EnvName,
     MemoryOption,
+    PolicyOption,
     check_video_size,
     in_range,
     out_error,
@@ -99,6 +100,7 @@ def run(
     memory: MemoryOption = None,
     no_memory: Annotated[bool, typer.Option("--no-memory", help="neither recall nor learn skills")] = False,
     embedder: EmbedderOption = EmbedderName.auto,
+    policy: PolicyOption = None,
 ) -> None:
     """Run one episode with the agent and write its folder (video.mp4, trace.jsonl, episode.json).
 
@@ -120,6 +122,7 @@ def run(
             env=env.value,
             memory=None if no_memory else _memory_file(memory),
             embedder=embedder.value,
+            policies=tuple(policy or ()),
         )
     except EmbodiedError as e:
         fail_usage(str(e))

@@ -1,7 +1,7 @@
 """Run suite episodes in parallel and stream their results to ``results.jsonl``.
 
 Episodes run on warm worker processes that each run many (:mod:`~embodied.evaluation.pool`), or
-as Ray tasks when a Ray address is given; a crash or a hang costs that episode only: it is
+on warm Ray actors when a Ray address is given; a crash or a hang costs that episode only: it is
 recorded as failed with the reason, the worker is replaced, and the evaluation goes on. Results
 are appended and flushed as episodes finish; a rerun into the same folder skips the episodes
 already there (resumable). The same seeds give the same results on either backend.
@@ -18,7 +18,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 from embodied.errors import DependencyNotInstalled
 from embodied.evaluation.folder_lock import FolderLock
 from embodied.evaluation.lifeline import ParentWatch
-from embodied.evaluation.pool import WorkerPool
+from embodied.evaluation.pool import RayActorPool, WorkerPool
 from embodied.evaluation.suites import EpisodeSpec
 from embodied.factory import ENV_IDS, Episode, EpisodeConfig, build_episode
 from embodied.recording.tracing import Tracer, TracerWrapper
@@ -52,6 +51,7 @@ class EvalOptions:
     video: bool = False
     memory: str | None = None  # a memory file shared by every worker (None: episodes learn nothing)
     embedder: str = "auto"
+    policies: tuple[str, ...] = ()  # skills backed by learned policies (SKILL=learned:PATH)
 
     def __post_init__(self) -> None:
         if self.env not in ENV_IDS:
@@ -78,6 +78,7 @@ def episode_config(spec: EpisodeSpec, options: EvalOptions) -> EpisodeConfig:
         chain=spec.suite == "chains",  # a chain brings its own scene; the budget is per task
         memory=options.memory,
         embedder=options.embedder,
+        policies=options.policies,
     )
 
 
@@ -271,7 +272,9 @@ def run_local(
 
 
 def run_ray(specs: list[EpisodeSpec], options: EvalOptions, out_dir: Path, address: str, on_result: OnResult) -> None:
-    """Each episode as a Ray task; ``address`` ``local`` starts a local Ray instance."""
+    """The episodes on warm Ray actors (:class:`~.pool.RayActorPool`), one per CPU the cluster has free;
+    ``address`` ``local`` starts a local Ray instance. An episode past ``timeout_s`` or an actor that dies
+    costs that episode only, as with local workers."""
     try:
         import ray
     except ImportError as e:
@@ -282,22 +285,12 @@ def run_ray(specs: list[EpisodeSpec], options: EvalOptions, out_dir: Path, addre
         if address != "local":
             kwargs["address"] = address
         ray.init(**kwargs)
-    remote = ray.remote(max_retries=0)(run_episode)
     try:
-        refs = {remote.remote(spec, options, str(out_dir)): (spec, time.monotonic()) for spec in specs}
-        while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
-            for ref in ready:
-                spec, _ = refs.pop(ref)
-                try:
-                    on_result(ray.get(ref))
-                except Exception as e:  # noqa: BLE001 - a task failure is this episode's failure
-                    on_result(failed_row(spec, f"ray task failed: {type(e).__name__}: {e}"))
-            for ref, (spec, started) in list(refs.items()):
-                if time.monotonic() - started > options.timeout_s:
-                    ray.cancel(ref, force=True)
-                    refs.pop(ref)
-                    on_result(failed_row(spec, f"timed out after {options.timeout_s:.0f} s"))
+        free_cpus = int(ray.available_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+        actors = max(1, min(free_cpus, len(specs)))
+        job = functools.partial(run_episode, options=options, out_dir=str(out_dir))
+        pool = RayActorPool(ray, job, actors, functools.partial(_limit_threads, 1), options.timeout_s)
+        pool.run(specs, on_result, lambda spec, reason: on_result(failed_row(spec, reason)))
     finally:
         if started_here:
             ray.shutdown()

@@ -64,11 +64,16 @@ def pick(ctx: SkillContext, object: str) -> SkillResult:
     Args:
         object: name of a visible block, exactly as observed (e.g. "red block").
     """
+    return SkillResult.from_policy(pick_policy(ctx.driver, pick_target(ctx, object)))
+
+
+def pick_target(ctx: SkillContext, object: str) -> str:
+    """The visible block ``object`` names, checked to be graspable (else :class:`SkillArgumentError` says why)."""
     name = ctx.require_object(object, GRASPABLE_SHAPES).name
     problem = grasp_problem(ctx.scene, name)
     if problem:
         raise SkillArgumentError(problem)
-    return SkillResult.from_policy(pick_policy(ctx.driver, name))
+    return name
 
 
 @skill
@@ -82,6 +87,12 @@ def place(ctx: SkillContext, object: str, target: str) -> SkillResult:
         target: a visible block or plate to put it on, a bowl or "bin" to drop it in, or a region:
             "left side", "right side", "front" or "back".
     """
+    name, target = place_arguments(ctx, object, target)
+    return SkillResult.from_policy(place_policy(ctx.driver, name, target))
+
+
+def place_arguments(ctx: SkillContext, object: str, target: str) -> tuple[str, str]:
+    """The block and the target ``place`` was called with, as perceived, checked (else :class:`SkillArgumentError`)."""
     try:
         name = ctx.require_object(object, GRASPABLE_SHAPES).name
     except SkillArgumentError:
@@ -94,7 +105,7 @@ def place(ctx: SkillContext, object: str, target: str) -> SkillResult:
     problem = target_problem(ctx.scene, name, target)
     if problem:
         raise SkillArgumentError(problem)
-    return SkillResult.from_policy(place_policy(ctx.driver, name, target))
+    return name, target
 
 
 @skill

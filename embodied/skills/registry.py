@@ -268,6 +268,13 @@ class SkillRegistry:
         self._skills[new.name] = new
         return new
 
+    def back(self, name: str, fn: SkillFn) -> Skill:
+        """Run skill ``name`` with ``fn`` from now on, under the same name, description and schema (a planner
+        cannot tell): e.g. a learned policy instead of the scripted one."""
+        new = replace(self.get(name), fn=fn)
+        self._skills[name] = new
+        return new
+
     def extend(self, skills: Iterable[Skill]) -> None:
         for s in skills:
             self.register(s)

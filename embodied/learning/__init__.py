@@ -1,0 +1,1 @@
+"""Demonstrations and learned skills: record LeRobot v3.0 datasets, replay them, train policies (docs/learning.md)."""
