@@ -100,6 +100,8 @@ def evaluate_cmd(
         ray or workers,
     )
     say("[bold]planner[/] {}", described)
+    if policy:
+        say("[bold]learned policies[/] {}", ", ".join(policy))
     try:
         rows = _evaluate_with_progress(specs, options, out, workers, ray)
     except EvalFolderError as e:  # another evaluation is writing to this folder
