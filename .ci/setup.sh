@@ -6,50 +6,38 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 VENV=.venv
-# Headless MuJoCo rendering (EGL, OSMesa as fallback); Chromium for the report.html browser test;
-# a C/C++ toolchain and cmake to build llama-cpp-python (source-only on PyPI; the `server` extra).
-APT_PACKAGES="libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6 chromium chromium-driver cmake build-essential"
-
-missing=""
-if command -v dpkg-query >/dev/null 2>&1; then
-  for p in $APT_PACKAGES; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-  done
-fi
-if [ -n "$missing" ]; then
+# ensure_debian WHAT APT_OPTIONS PACKAGE...: install the missing ones as root, else stop and print the command.
+ensure_debian() {
+  local what="$1" options="$2" missing="" p
+  shift 2
+  if command -v dpkg-query >/dev/null 2>&1; then
+    for p in "$@"; do
+      dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+  fi
+  [ -z "$missing" ] && return 0
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian packages for headless rendering:$missing"
+    echo "setup: installing Debian packages for $what:$missing"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    # shellcheck disable=SC2086  # the options and the package list are word lists
+    apt-get install -y -qq $options $missing >/dev/null
   else
-    echo "setup: headless MuJoCo rendering needs these Debian packages:$missing" >&2
+    echo "setup: $what needs these Debian packages:$missing" >&2
     echo "setup: install them as root:  sudo apt-get install -y$missing" >&2
     exit 1
   fi
-fi
+}
 
+# Headless MuJoCo rendering (EGL, OSMesa as fallback); Chromium for the report.html browser test;
+# a C/C++ toolchain and cmake to build llama-cpp-python (source-only on PyPI; the `server` extra).
+ensure_debian "headless rendering, the browser test and the llama.cpp build" --no-install-recommends \
+  libegl1 libegl-mesa0 libopengl0 libgl1-mesa-dri libosmesa6 chromium chromium-driver cmake build-essential
 # ROS 1 (Noetic-era, from Debian) for the ROS bridge (envs/ros, `embodied ros serve`, docs/ros.md).
 # Installed with recommends: that is the set the bridge is tested with (≈ 40 s, 240 MB).
-ROS_PACKAGES="ros-core python3-rospy python3-rostopic python3-roslaunch python3-rosservice python3-rosmaster python3-sensor-msgs python3-geometry-msgs python3-std-msgs python3-std-srvs python3-tf2-ros"
-ros_missing=""
-if command -v dpkg-query >/dev/null 2>&1; then
-  for p in $ROS_PACKAGES; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || ros_missing="$ros_missing $p"
-  done
-fi
-if [ -n "$ros_missing" ]; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian's ROS 1 packages for the ROS bridge:$ros_missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq $ros_missing >/dev/null
-  else
-    echo "setup: the ROS bridge needs these Debian packages:$ros_missing" >&2
-    echo "setup: install them as root:  sudo apt-get install -y$ros_missing" >&2
-    exit 1
-  fi
-fi
+ensure_debian "the ROS bridge" "" \
+  ros-core python3-rospy python3-rostopic python3-roslaunch python3-rosservice python3-rosmaster \
+  python3-sensor-msgs python3-geometry-msgs python3-std-msgs python3-std-srvs python3-tf2-ros
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"
