@@ -12,6 +12,9 @@ target comes from the cameras), on the same seeded scenes of the ``pick_place`` 
 * ``episodes``: whole ``pick_place`` episodes with the classical planner and the learned policies
   backing the skills (``--policy pick=learned:PATH``); task success by ground truth.
 
+``--family stack`` runs the same on stack scenes instead: the block goes on another block, a
+target the policies never saw in training (pick_place puts blocks on plates).
+
 Also reported: mean control steps per call, the policy's inference time per control step (one
 forward pass on the CPU, both cameras), and the checkpoint's own training record (time, samples).
 
@@ -51,9 +54,12 @@ CASES = {
 }
 
 
-def skill_run(skill: str, name: str, policies: tuple[str, ...], episodes: int, seed: int) -> dict[str, Any]:
+def skill_run(
+    skill: str, name: str, policies: tuple[str, ...], episodes: int, seed: int, family: str = "pick_place"
+) -> dict[str, Any]:
     registry = make_registry((), policies)
-    row = run_case(CASES[skill], registry, episodes, seed, perceiver="vision")
+    case = CASES[skill]
+    row = run_case(Case(family, case.calls, case.check), registry, episodes, seed, perceiver="vision")
     row["false_successes"] = sum(1 for f in row["failures"] if f.get("said_success"))
     fn = registry.get(skill).fn
     policy = getattr(fn, "policy", None)
@@ -66,11 +72,11 @@ def skill_run(skill: str, name: str, policies: tuple[str, ...], episodes: int, s
     return row
 
 
-def episode_run(policies: tuple[str, ...], episodes: int, seed: int) -> dict[str, Any]:
+def episode_run(policies: tuple[str, ...], episodes: int, seed: int, family: str = "pick_place") -> dict[str, Any]:
     ok, verified_wrong, failures = 0, 0, []
     t0 = time.perf_counter()
     for s in range(seed, seed + episodes):
-        config = EpisodeConfig("pick_place", s, planner="classical", modalities=("rgb", "depth"), policies=policies)
+        config = EpisodeConfig(family, s, planner="classical", modalities=("rgb", "depth"), policies=policies)
         with build_episode(config) as episode:
             result = episode.run()
         ok += result.success
@@ -79,7 +85,7 @@ def episode_run(policies: tuple[str, ...], episodes: int, seed: int) -> dict[str
             failures.append({"seed": s, "reason": result.reason})
     print(f"episodes   {ok}/{episodes}  ({time.perf_counter() - t0:.0f} s)")
     return {
-        "family": "pick_place",
+        "family": family,
         "episodes": episodes,
         "successes": ok,
         "success_rate": ok / episodes,
@@ -96,6 +102,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100, help="seeded scenes per skill (default 100)")
     parser.add_argument("--seed", type=int, default=10_000, help="first seed; keep it off the training seeds")
     parser.add_argument("--task-episodes", type=int, default=20, help="whole pick_place episodes (default 20)")
+    parser.add_argument(
+        "--family",
+        default="pick_place",
+        help="scenes to test on (default pick_place, what `embodied record --task pick_place` trains on); "
+        "stack: blocks placed on blocks, targets the policies never saw",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.episodes < 1:
@@ -111,14 +123,15 @@ def main() -> None:
         "judged_by": "ground truth",
         "perception": "vision",
         "first_seed": args.seed,
+        "family": args.family,
     }
     specs = []
     for skill, path in checkpoints.items():
         spec = f"{skill}=learned:{path}"
         specs.append(spec)
         training = json.loads((path / "config.json").read_text()).get("training", {})
-        learned = skill_run(skill, "learned", (spec,), args.episodes, args.seed)
-        scripted = skill_run(skill, "scripted", (), args.episodes, args.seed)
+        learned = skill_run(skill, "learned", (spec,), args.episodes, args.seed, args.family)
+        scripted = skill_run(skill, "scripted", (), args.episodes, args.seed, args.family)
         report[skill] = {
             "training": {k: v for k, v in training.items() if k != "history"},
             "learned": learned,
@@ -128,7 +141,7 @@ def main() -> None:
         report[f"{skill}_success_scripted"] = scripted["success_rate"]
         report[f"{skill}_inference_ms_per_step"] = learned.get("inference_ms_mean")
     if args.task_episodes:
-        report["episodes_with_learned_skills"] = episode_run(tuple(specs), args.task_episodes, args.seed)
+        report["episodes_with_learned_skills"] = episode_run(tuple(specs), args.task_episodes, args.seed, args.family)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

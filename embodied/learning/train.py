@@ -181,6 +181,7 @@ def train(
     training = {
         "dataset": str(Path(root).resolve()),
         "dataset_episodes": ds.num_episodes,
+        "dataset_bytes": sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file()),
         "episodes_used": len(np.unique(samples.episode)),
         "train_samples": len(train_set),
         "val_samples": len(val_set),
