@@ -94,3 +94,32 @@ def test_temporal_ensemble_blends_the_chunks_predicted_for_a_step() -> None:
     ens.add(1, np.array([[0.5] * 5, [0.5] * 5]), np.array([0.0, 0.0]))
     action, over = ens.blend(1)  # the first chunk's second row and the second chunk's first row
     assert action.tolist() == [0.25] * 5 and over == pytest.approx(0.5)
+
+
+class _Seen:
+    """Stands in for the driver: what perception sees after the release."""
+
+    def __init__(self, *objects: object) -> None:
+        from perception.scene_graph import SceneGraph
+
+        self.scene = SceneGraph(tuple(objects))  # type: ignore[arg-type]
+
+    def perceive(self) -> object:
+        return self.scene
+
+
+@pytest.mark.parametrize(("offset_m", "accepted"), [(0.004, True), (0.012, True), (0.026, False)])
+def test_a_learned_release_on_a_block_must_land_near_its_centre(offset_m: float, accepted: bool) -> None:
+    from perception.scene_graph import DetectedObject
+    from policies.learned.rollout import LearnedPolicy
+
+    base = DetectedObject("blue block", "blue", "block", (0.65, -0.05, 0.0225), (0.045, 0.045, 0.045))
+    held = DetectedObject("green block", "green", "block", (0.65, -0.05, 0.2), (0.045, 0.045, 0.045))
+    landed = DetectedObject("green block", "green", "block", (0.65 - offset_m, -0.05, 0.07), (0.045, 0.045, 0.045))
+    release = np.array([0.65, -0.05, 0.07])
+    why = LearnedPolicy._off_centre(_Seen(base, landed), held, base, release)  # type: ignore[arg-type]
+    assert (why == "") is accepted
+    if not accepted:
+        assert "2.6 cm off the centre of the blue block" in why
+    plate = DetectedObject("blue plate", "blue", "plate", (0.65, -0.05, 0.006), (0.16, 0.16, 0.012))
+    assert LearnedPolicy._off_centre(_Seen(plate, landed), held, plate, release) == ""  # wide targets: no extra test
