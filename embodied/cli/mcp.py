@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from embodied.cli.console import fail_usage, say
-from embodied.cli.options import EmbedderName, EmbedderOption, EnvName
+from embodied.cli.options import EmbedderName, EmbedderOption, EnvName, PolicyOption
 from embodied.errors import EmbodiedError
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ def serve(
     max_argument_bytes: Annotated[int, typer.Option(min=1, help="JSON size of one call's arguments")] = 16_384,
     max_string_chars: Annotated[int, typer.Option(min=1, help="length of any one string argument")] = 1_000,
     verbose: Annotated[bool, typer.Option("--verbose", help="log every call to stderr")] = False,
+    policy: PolicyOption = None,
 ) -> None:
     """Serve one live episode (env, perception, skills) to MCP clients, over stdio or streamable HTTP.
 
@@ -104,6 +105,7 @@ def serve(
             env=env.value,
             memory=str(memory) if memory else None,
             embedder=embedder.value,
+            policies=tuple(policy or ()),
         )
         _serve(episode, limits, out, video, address)
     except EmbodiedError as e:

@@ -41,7 +41,7 @@ PolicyOption = Annotated[
     list[str] | None,
     typer.Option(
         "--policy",
-        help="back a skill with a learned policy: SKILL=learned:PATH, e.g. pick=learned:runs/pick (repeatable)",
+        help="back a skill with a learned policy: SKILL=learned:PATH, e.g. pick=learned:checkpoints/pick (repeatable)",
     ),
 ]
 

@@ -19,7 +19,7 @@ BACKABLE = ("pick", "place")
 if TYPE_CHECKING:
     from policies.learned.rollout import LearnedPolicy
 
-SPEC_FORM = "SKILL=learned:PATH (e.g. pick=learned:policies/pick)"
+SPEC_FORM = "SKILL=learned:PATH (e.g. pick=learned:checkpoints/pick)"
 
 
 class PolicySpecError(EmbodiedError, ValueError):
