@@ -15,8 +15,10 @@ from embodied.errors import EmbodiedError
 
 
 def record(
-    task: Annotated[str, typer.Option(help="task family (see `embodied tasks`)")] = "pick_place",
-    episodes: Annotated[int, typer.Option(callback=in_range(1, 100_000), help="episodes to record (seeds)")] = 10,
+    task: Annotated[
+        list[str] | None, typer.Option(help="task family (see `embodied tasks`; repeatable); default pick_place")
+    ] = None,
+    episodes: Annotated[int, typer.Option(callback=in_range(1, 100_000), help="episodes (seeds) per task family")] = 10,
     out: Annotated[Path, typer.Option(callback=usable_out, help="the dataset folder to create")] = Path(
         "datasets/demos"
     ),
@@ -41,16 +43,18 @@ def record(
     if out.exists() and any(out.iterdir()):
         fail_usage(f"--out {out} is not empty: give a new folder for the dataset")
     try:
-        config = RecordConfig(task, episodes, out, seed, planner, perception, env.value, llm=llm)
-        config.episode_config(seed)  # checks planner, perception and llm before anything runs
+        config = RecordConfig(
+            tuple(task or ("pick_place",)), episodes, out, seed, planner, perception, env.value, llm=llm
+        )
+        config.episode_config(config.tasks[0], seed)  # checks planner, perception and llm before anything runs
     except (EmbodiedError, ValueError) as e:
         fail_usage(str(e))
     with progress("episodes") as bar:
-        job = bar.add_task("recording", total=episodes)
+        job = bar.add_task("recording", total=episodes * len(config.tasks))
 
-        def on_episode(seed: int, row: dict[str, Any]) -> None:
+        def on_episode(task: str, seed: int, row: dict[str, Any]) -> None:
             mark = "ok" if row["success"] else "failed"
-            bar.update(job, advance=1, description=f"seed {seed}: {mark} ({row['length']} steps)")
+            bar.update(job, advance=1, description=f"{task} seed {seed}: {mark} ({row['length']} steps)")
 
         with terminate_means_interrupt():
             try:
@@ -66,7 +70,7 @@ def record(
         summary.seconds,
     )
     if summary.skipped:
-        say("skipped {} failed episodes (seeds {})", len(summary.skipped), summary.skipped)
+        say("skipped {} failed episodes ({})", len(summary.skipped), ", ".join(summary.skipped))
     if summary.interrupted:
         say("[yellow]interrupted[/]: the dataset holds the {} episodes finished before it", summary.episodes)
         raise typer.Exit(code=130)

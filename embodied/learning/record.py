@@ -1,4 +1,4 @@
-"""``embodied record``: run the scripted experts on a task family and write a LeRobot v3.0 dataset.
+"""``embodied record``: run the scripted experts on task families and write a LeRobot v3.0 dataset.
 
 Each episode is an ordinary agent episode (any planner; the classical one by default) whose
 control steps a :class:`~embodied.learning.demos.DemoTracer` keeps: both cameras as H.264 videos,
@@ -37,8 +37,9 @@ class RecordConfig:
     """What to record; checks itself and names the bad field, its value and what is allowed.
 
     Attributes:
-        task: the task family.
-        episodes: how many episodes (seeds ``seed`` .. ``seed + episodes - 1``).
+        tasks: the task families (one or more); each gets ``episodes`` episodes, the families taking
+            turns seed by seed so an interrupted recording still holds all of them.
+        episodes: how many episodes per family (seeds ``seed`` .. ``seed + episodes - 1``).
         out: the dataset folder to create (must not exist or be empty).
         seed: the first seed.
         planner: ``classical`` (default: the scripted experts without a language model) or any
@@ -49,7 +50,7 @@ class RecordConfig:
         keep_failed: keep episodes whose task failed (their calls are still labelled with their results).
     """
 
-    task: str
+    tasks: tuple[str, ...]
     episodes: int
     out: Path
     seed: int = 0
@@ -62,16 +63,20 @@ class RecordConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.task not in FAMILIES:
-            raise UsageError(f"task {self.task!r} is not a task family; choose one of {', '.join(sorted(FAMILIES))}")
+        object.__setattr__(self, "tasks", (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks))
+        if not self.tasks:
+            raise UsageError(f"give at least one task family; choose from {', '.join(sorted(FAMILIES))}")
+        for task in self.tasks:
+            if task not in FAMILIES:
+                raise UsageError(f"task {task!r} is not a task family; choose one of {', '.join(sorted(FAMILIES))}")
         if self.episodes < 1:
             raise UsageError(f"episodes {self.episodes} must be >= 1")
         if self.seed < 0:
             raise UsageError(f"seed {self.seed} is negative: give an integer >= 0")
 
-    def episode_config(self, seed: int) -> EpisodeConfig:
+    def episode_config(self, task: str, seed: int) -> EpisodeConfig:
         return EpisodeConfig(
-            self.task,
+            task,
             seed,
             planner=self.planner,
             llm=self.llm,
@@ -108,12 +113,12 @@ class RecordSummary:
     episodes: int = 0
     frames: int = 0
     successes: int = 0
-    skipped: list[int] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     interrupted: bool = False
     seconds: float = 0.0
 
 
-OnEpisode = Callable[[int, dict[str, Any]], None]
+OnEpisode = Callable[[str, int, dict[str, Any]], None]
 
 
 def record(config: RecordConfig, on_episode: OnEpisode | None = None) -> RecordSummary:
@@ -122,26 +127,26 @@ def record(config: RecordConfig, on_episode: OnEpisode | None = None) -> RecordS
     t0 = time.perf_counter()
     writer: DatasetWriter | None = None
     try:
-        for seed in range(config.seed, config.seed + config.episodes):
-            row, demo_parts = _run_one(config, seed)
+        for seed, task in ((s, t) for s in range(config.seed, config.seed + config.episodes) for t in config.tasks):
+            row, demo_parts = _run_one(config, task, seed)
             if row.get("interrupted"):
                 summary.interrupted = True
                 break
             if not row["success"] and not config.keep_failed:
-                summary.skipped.append(seed)
+                summary.skipped.append(f"{task} {seed}")
                 continue
             frames, videos, image_size = demo_parts
             if writer is None:
                 writer = DatasetWriter.create(config.out, fps=row.pop("fps"), features=features(image_size))
             else:
                 row.pop("fps")
-            task = row.pop("instruction")
-            writer.add_episode(task=task, frames=frames, videos=videos, meta=row)
+            instruction = row.pop("instruction")
+            writer.add_episode(task=instruction, frames=frames, videos=videos, meta=row)
             summary.episodes += 1
             summary.frames += len(frames["action"])
             summary.successes += bool(row["success"])
             if on_episode is not None:
-                on_episode(seed, {**row, "instruction": task, "length": len(frames["action"])})
+                on_episode(task, seed, {**row, "instruction": instruction, "length": len(frames["action"])})
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -151,8 +156,8 @@ def record(config: RecordConfig, on_episode: OnEpisode | None = None) -> RecordS
     return summary
 
 
-def _run_one(config: RecordConfig, seed: int) -> tuple[dict[str, Any], Any]:
-    with build_episode(config.episode_config(seed)) as episode:
+def _run_one(config: RecordConfig, task: str, seed: int) -> tuple[dict[str, Any], Any]:
+    with build_episode(config.episode_config(task, seed)) as episode:
         tracer = DemoTracer(episode.agent.perceiver)
         episode.agent.tracer = tracer
         result = episode.run()
@@ -166,7 +171,7 @@ def _run_one(config: RecordConfig, seed: int) -> tuple[dict[str, Any], Any]:
     row = {
         "instruction": result.instruction,
         "fps": fps,
-        "family": config.task,
+        "family": task,
         "seed": seed,
         "env": config.env,
         "planner": result.planner,

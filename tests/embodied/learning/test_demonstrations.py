@@ -30,9 +30,9 @@ def says(output: str, message: str) -> bool:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two pick_place episodes recorded by the classical planner with vision perception."""
+    """A pick_place and a stack episode (seed 0 each) recorded by the classical planner with vision perception."""
     out = tmp_path_factory.mktemp("demos") / "ds"
-    summary = record(RecordConfig("pick_place", 2, out, seed=0))
+    summary = record(RecordConfig(("pick_place", "stack"), 1, out, seed=0))
     assert summary.episodes == 2 and not summary.interrupted
     return out
 
@@ -45,7 +45,7 @@ def test_a_recorded_dataset_is_valid_and_complete(dataset: Path) -> None:
     for k in range(2):
         meta, frames = ds.episode(k), ds.episode_frames(k)
         n = len(frames["action"])
-        assert meta["success"] and meta["family"] == "pick_place" and meta["seed"] == k
+        assert meta["success"] and meta["family"] == ("pick_place", "stack")[k] and meta["seed"] == 0
         assert ds.episode_video("observation.images.front", k).shape == (n, 240, 320, 3)
         calls = [json.loads(c) for c in meta["skill_calls"]]
         assert [c["name"] for c in calls] == ["pick", "place"]
