@@ -131,3 +131,38 @@ def test_record_and_replay_refuse_bad_input_before_running(tmp_path: Path) -> No
     assert train.exit_code == 2 and not (tmp_path / "p").exists()
     skill = runner.invoke(app, ["policy", "train", str(tmp_path / "full"), "--skill", "push"])
     assert skill.exit_code == 2 and says(skill.output, "skill 'push' cannot be learned yet; choose one of pick")
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_recording_keeps_the_finished_episodes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "ds"
+    cmd = [
+        sys.executable,
+        "-m",
+        "embodied.cli",
+        "record",
+        "--task",
+        "pick_place",
+        "--episodes",
+        "20",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list((out / "data").rglob("*.parquet")):
+        time.sleep(0.2)  # the first episode is written when its data file appears
+    time.sleep(1.5)  # well into the second episode
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert says(output, "the dataset holds the") and says(output, "episodes finished before it")
+    assert validate(out) == []
+    ds = Dataset(out)
+    assert 1 <= ds.num_episodes < 20
+    assert all(ds.episode(k)["success"] for k in range(ds.num_episodes))
