@@ -38,6 +38,7 @@ import numpy as np
 from benchmarks.skills import Case, run_case
 from embodied.factory import EpisodeConfig, build_episode, make_registry
 from envs.tasks import WorldState, holds
+from policies.learned.checkpoint import read_config
 
 RESULTS = Path(__file__).parent / "results" / "learned_policy.json"
 
@@ -129,7 +130,7 @@ def main() -> None:
     for skill, path in checkpoints.items():
         spec = f"{skill}=learned:{path}"
         specs.append(spec)
-        training = json.loads((path / "config.json").read_text()).get("training", {})
+        _config, training = read_config(path)
         learned = skill_run(skill, "learned", (spec,), args.episodes, args.seed, args.family)
         scripted = skill_run(skill, "scripted", (), args.episodes, args.seed, args.family)
         report[skill] = {

@@ -60,7 +60,6 @@ class RecordConfig:
     max_steps: int = 2000
     keep_failed: bool = True
     llm: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tasks", (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks))

@@ -24,8 +24,9 @@ import numpy as np
 
 from embodied.datasets import Dataset
 from embodied.factory import UsageError
+from policies.learned import LEARNABLE_SKILLS
 from policies.learned.features import CAMERAS, image_features, vector_features
-from policies.learned.model import LEARNABLE_SKILLS, PolicyConfig
+from policies.learned.model import PolicyConfig
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +112,11 @@ def _call_samples(
     previous = np.zeros((len(rows), 5), dtype=np.float32)  # the action sent the step before, none at the call's start
     previous[1:] = recorded[rows[1:] - 1]
     vectors = vector_features(np.asarray(frames["observation.state"])[rows], target, previous)
+    steps = rows[:, None] + np.arange(chunk)  # the step each label of each sample is for
+    inside = steps < end
     actions = np.zeros((len(rows), chunk, 5), dtype=np.float32)
-    mask = np.zeros((len(rows), chunk), dtype=np.float32)
-    done = np.zeros((len(rows), chunk), dtype=np.float32)
-    for i, t in enumerate(rows):
-        for k in range(chunk):
-            if t + k < end:
-                actions[i, k], mask[i, k] = recorded[t + k], 1.0
-            else:
-                done[i, k] = 1.0
+    actions[inside] = recorded[steps[inside]]
+    mask, done = inside.astype(np.float32), (~inside).astype(np.float32)
     return images, vectors, actions, mask, done, np.full(len(rows), episode, dtype=np.int64)
 
 

@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 from embodied.errors import EmbodiedError
 from embodied.skills.primitives import pick_target, place_arguments
 from embodied.skills.registry import SkillContext, SkillFn, SkillRegistry, SkillResult
+from policies.learned import LEARNABLE_SKILLS
 
-#: Skills a learned policy can back today, with what their policy needs.
-BACKABLE = ("pick", "place")
 if TYPE_CHECKING:
     from policies.learned.rollout import LearnedPolicy
 
@@ -32,8 +31,10 @@ def parse_policy_spec(spec: str) -> tuple[str, str]:
     kind, colon, path = rest.partition(":")
     if not sep or not colon or kind != "learned" or not path.strip():
         raise PolicySpecError(f"--policy {spec!r} is not of the form {SPEC_FORM}")
-    if skill not in BACKABLE:
-        raise PolicySpecError(f"--policy {spec!r}: a learned policy can back {', '.join(BACKABLE)}, not {skill!r}")
+    if skill not in LEARNABLE_SKILLS:
+        raise PolicySpecError(
+            f"--policy {spec!r}: a learned policy can back {', '.join(LEARNABLE_SKILLS)}, not {skill!r}"
+        )
     return skill, path.strip()
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from policies.learned import LEARNABLE_SKILLS
 from policies.learned.features import ACTION_NAMES, CAMERAS, IMAGE_SIZE, VECTOR_DIM
 
 
@@ -67,10 +68,6 @@ class PolicyConfig:
         if unknown:
             raise ValueError(f"unknown policy config fields {unknown}; known are {sorted(known)}")
         return cls(**data)
-
-
-#: Skills a learned policy can back (their call's target is what the policy is conditioned on).
-LEARNABLE_SKILLS = ("pick", "place")
 
 
 class SpatialSoftmax(nn.Module):

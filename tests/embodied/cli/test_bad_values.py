@@ -13,17 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from embodied.cli import app
+from tests.embodied.cli._output import says
 
 runner = CliRunner()
-
-
-def says(output: str, message: str) -> bool:
-    """Whether ``output`` holds ``message``, whatever its line wrapping and the frame of Click's error panel."""
-
-    def squash(text: str) -> str:
-        return "".join(text.translate(str.maketrans("", "", "│╭╮╰╯─")).split())
-
-    return squash(message) in squash(output)
 
 
 RUN = ["run", "--task", "stack", "--perception", "ground_truth", "--no-video", "--no-memory"]

@@ -15,17 +15,11 @@ from embodied.datasets import Dataset, validate
 from embodied.factory import EpisodeConfig, UsageError, build_episode, make_registry
 from embodied.learning.record import RecordConfig, record
 from embodied.learning.replay import replay
+from tests.embodied.cli._output import says
 
 pytest.importorskip("torch")
 
 runner = CliRunner()
-
-
-def says(output: str, message: str) -> bool:
-    def squash(text: str) -> str:
-        return "".join(text.translate(str.maketrans("", "", "│╭╮╰╯─")).split())
-
-    return squash(message) in squash(output)
 
 
 @pytest.fixture(scope="module")
